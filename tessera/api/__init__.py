@@ -1,0 +1,1 @@
+"""The JSON API and the web page, built by ``create_app(settings)``."""

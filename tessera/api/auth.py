@@ -1,0 +1,119 @@
+"""Who is calling, what they may do, and how often they may ask.
+
+A bearer token is either a user's API key or the bootstrap editor token from
+settings. Rate limits are kept per key and per client address in a sliding
+window in this process (one API process per machine is the low-resource
+default; a shared store is the upgrade path for several).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+
+from tessera.api.errors import ApiError, body
+from tessera.catalog.accounts import ANONYMOUS, AccountStore, Principal
+from tessera.catalog.settings import Settings
+
+
+class SlidingWindow:
+    """At most ``limit`` events per ``window`` seconds per key; the clock is injectable for tests."""
+
+    def __init__(self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._events: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str) -> float:
+        """Record one event; 0 if allowed, else the seconds to wait."""
+        now = self.clock()
+        with self._lock:
+            q = self._events.setdefault(key, deque())
+            while q and q[0] <= now - self.window:
+                q.popleft()
+            if len(q) >= self.limit:
+                return max(q[0] + self.window - now, 0.001)
+            q.append(now)
+            if len(self._events) > 100_000:  # forget idle clients so memory stays bounded
+                for k in [k for k, v in self._events.items() if not v][:50_000]:
+                    del self._events[k]
+            return 0.0
+
+
+def principal_for(authorization: str | None, settings: Settings, accounts: AccountStore) -> Principal | None:
+    """The caller for an Authorization header: None when a token was given but is not valid."""
+    if not authorization:
+        return ANONYMOUS
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    if settings.editor_token and secrets_equal(token, settings.editor_token):
+        return Principal("editor-token", "editor")
+    return accounts.authenticate(token.strip())
+
+
+def secrets_equal(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def current(request: Request) -> Principal:
+    p: Principal = getattr(request.state, "principal", ANONYMOUS)
+    return p
+
+
+def require(role: str) -> Callable[[Request], Principal]:
+    """A dependency that lets through callers with at least ``role``."""
+
+    def dep(request: Request) -> Principal:
+        p = current(request)
+        if p.role == "anonymous":
+            raise ApiError(401, "unauthorized", f"this needs an API key with the {role} role "
+                           "(Authorization: Bearer <key>)", required_role=role)
+        if not p.at_least(role):
+            raise ApiError(403, "forbidden", f"your role ({p.role}) may not do this; it needs {role}",
+                           required_role=role, role=p.role)
+        return p
+
+    dep.__name__ = f"require_{role}"
+    return dep
+
+
+def install(app: object, settings: Settings, accounts: AccountStore) -> None:
+    """Middleware: resolve the caller, then apply the rate limits before any work is done."""
+    from fastapi import FastAPI
+
+    assert isinstance(app, FastAPI)
+    per_key = SlidingWindow(settings.rate_limit_key)
+    per_addr = SlidingWindow(settings.rate_limit_anonymous)
+    audio_addr = SlidingWindow(settings.rate_limit_audio_anonymous)
+
+    @app.middleware("http")
+    async def _auth_and_limits(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        p = principal_for(request.headers.get("authorization"), settings, accounts)
+        if p is None:
+            return JSONResponse(body("unauthorized", "the API key is not valid or has been revoked"), 401)
+        request.state.principal = p
+        path = request.url.path
+        if path.startswith("/static/") or path == "/health":
+            return await call_next(request)
+        addr = request.client.host if request.client else "unknown"
+        if p.role == "anonymous":
+            wait = per_addr.hit(addr)
+            if not wait and path.endswith("/audio"):
+                wait = audio_addr.hit(addr)
+        else:
+            wait = per_key.hit(p.name)
+        if wait:
+            retry = max(1, math.ceil(wait))
+            return JSONResponse(
+                body("rate_limited", f"too many requests; try again in {retry} s", {"retry_after": retry}),
+                429, headers={"Retry-After": str(retry)})
+        return await call_next(request)

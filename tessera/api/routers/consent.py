@@ -1,0 +1,127 @@
+"""Consent, opt-outs and accounts: the moderators' and admins' endpoints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field, field_validator
+
+from tessera import consent
+from tessera.api.auth import require
+from tessera.api.deps import get_catalog, get_settings, page
+from tessera.catalog.accounts import OPT_OUT_KINDS, ROLES, AccountStore, Principal
+from tessera.catalog.settings import Settings
+from tessera.catalog.store import Catalog
+
+router = APIRouter(prefix="/api", tags=["consent and accounts"])
+
+Moderator = Annotated[Principal, Depends(require("moderator"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+def get_accounts(request: Request) -> AccountStore:
+    acc: AccountStore = request.app.state.accounts
+    return acc
+
+
+class ConsentTarget(BaseModel):
+    scope: Literal["file", "record", "creator"] = Field(description="one file, a source record, or a creator")
+    target: str = Field(min_length=1, max_length=512, description="item id, record id or creator name")
+    reason: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("target")
+    @classmethod
+    def _ids_are_numbers(cls, v: str, info: Any) -> str:
+        if info.data.get("scope") in ("file", "record") and not v.strip().isdigit():
+            raise ValueError("file and record targets are integer ids")
+        return v.strip()
+
+
+class ConsentPeriod(ConsentTarget):
+    expires_at: datetime | None = Field(description="ISO 8601; consent lapses by itself at this time")
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        return v.replace(tzinfo=UTC) if v is not None and v.tzinfo is None else v
+
+
+@router.post("/consent/withdrawals", status_code=201, summary="Withdraw consent (moderators, for rights holders)")
+def withdraw(body: ConsentTarget, who: Moderator, catalog: Annotated[Catalog, Depends(get_catalog)],
+             settings: Annotated[Settings, Depends(get_settings)], request: Request) -> dict[str, Any]:
+    w = consent.withdraw(catalog, settings, body.scope, body.target, who.name, body.reason)
+    request.app.state.indexes.refresh()
+    return {"withdrawn": w.file_ids, "deleted_cache_files": w.deleted_cache_files, "index_build": w.index_build,
+            "dataset_versions": [{"dataset_id": d, "version": v} for d, v in w.dataset_versions]}
+
+
+@router.post("/consent/periods", status_code=201, summary="Give consent for a period (it expires by itself)")
+def period(body: ConsentPeriod, who: Moderator, catalog: Annotated[Catalog, Depends(get_catalog)]
+           ) -> dict[str, Any]:
+    ids = consent.set_period(catalog, body.scope, body.target, body.expires_at, who.name, body.reason)
+    return {"files": ids, "expires_at": body.expires_at}
+
+
+@router.get("/consent/events", summary="The consent audit log (no content, only who/what/when/why)")
+def events(request: Request, _: Moderator, catalog: Annotated[Catalog, Depends(get_catalog)],
+           limit: Annotated[int, Query(ge=1, le=200)] = 50,
+           offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> dict[str, Any]:
+    evs = catalog.consent_events()
+    items = [{"id": e.id, "scope": e.scope, "target": e.target, "action": e.action, "actor": e.actor,
+              "reason": e.reason, "expires_at": e.expires_at, "files": e.file_ids, "at": e.at}
+             for e in evs[offset:offset + limit]]
+    return page(request, items, len(evs), limit, offset)
+
+
+class OptOutIn(BaseModel):
+    kind: Literal["creator", "orcid", "ia_uploader", "zenodo_community"]
+    value: str = Field(min_length=1, max_length=512)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/opt-outs", status_code=201, summary="Stop future crawls from harvesting these works")
+def add_opt_out(body: OptOutIn, who: Moderator, accounts: Annotated[AccountStore, Depends(get_accounts)]
+                ) -> dict[str, Any]:
+    return {"id": accounts.add_opt_out(body.kind, body.value, body.reason, who.name), "kinds": OPT_OUT_KINDS}
+
+
+@router.get("/opt-outs", summary="The opt-out registry")
+def list_opt_outs(request: Request, _: Moderator, accounts: Annotated[AccountStore, Depends(get_accounts)],
+                  limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                  offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> dict[str, Any]:
+    rows = accounts.list_opt_outs()
+    items = [{"id": r.id, "kind": r.kind, "value": r.value, "reason": r.reason, "created_by": r.created_by,
+              "created_at": r.created_at} for r in rows[offset:offset + limit]]
+    return page(request, items, len(rows), limit, offset)
+
+
+class UserIn(BaseModel):
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@-]+$")
+    role: Literal["editor", "moderator", "admin"]
+
+
+@router.post("/users", status_code=201, summary="Create a user (admins)")
+def add_user(body: UserIn, _: Admin, accounts: Annotated[AccountStore, Depends(get_accounts)]) -> dict[str, Any]:
+    return {"id": accounts.add_user(body.name, body.role), "name": body.name, "role": body.role}
+
+
+@router.get("/users", summary="Users, roles and their active key prefixes (admins)")
+def users(request: Request, _: Admin, accounts: Annotated[AccountStore, Depends(get_accounts)]) -> dict[str, Any]:
+    items = [{"name": n, "role": r, "keys": k} for n, r, k in accounts.list_users()]
+    return page(request, items, len(items), max(len(items), 1), 0)
+
+
+@router.post("/users/{name}/keys", status_code=201, summary="Issue an API key; shown once (admins)")
+def issue_key(name: Annotated[str, PathParam(max_length=128)], _: Admin,
+              accounts: Annotated[AccountStore, Depends(get_accounts)]) -> dict[str, Any]:
+    return {"key": accounts.issue_key(name), "roles": ROLES}
+
+
+@router.delete("/keys/{prefix}", summary="Revoke an API key (admins)")
+def revoke_key(prefix: Annotated[str, PathParam(max_length=16)], _: Admin,
+               accounts: Annotated[AccountStore, Depends(get_accounts)]) -> dict[str, Any]:
+    accounts.revoke_key(prefix)
+    return {"revoked": prefix}

@@ -1,0 +1,223 @@
+"""Datasets: create (by hand or from a search), change members (new version each time), export, licences."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import fields
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
+
+from tessera.api import errors
+from tessera.api.deps import page, require_editor
+from tessera.api.routers.items import get_indexes
+from tessera.api.routers.search import get_search_store
+from tessera.catalog.dataset_models import Dataset, DatasetVersion
+from tessera.catalog.dataset_store import DatasetStore, MemberIn
+from tessera.catalog.errors import InvalidInput
+from tessera.catalog.search_store import SearchFilter, SearchStore
+from tessera.datasets.export import ExportError, export
+from tessera.datasets.licence_summary import summarise
+from tessera.indexer.similarity import IndexSet
+from tessera.search.query import build_query, search
+
+router = APIRouter(prefix="/api", tags=["datasets"])
+errors.register_status(ExportError, 409)
+
+DatasetId = Annotated[int, PathParam(ge=1, le=2**62)]
+_FILTER_KEYS = {f.name for f in fields(SearchFilter)}
+
+
+def get_dataset_store(request: Request) -> DatasetStore:
+    st: DatasetStore | None = getattr(request.app.state, "dataset_store", None)
+    if st is None:
+        st = DatasetStore(request.app.state.db)
+        request.app.state.dataset_store = st
+    return st
+
+
+class MemberRef(BaseModel):
+    item_id: int = Field(ge=1, le=2**62)
+    segment_id: int | None = Field(default=None, ge=1, le=2**62)
+
+
+class FromQuery(BaseModel):
+    """Take the top ``limit`` answers of a search as members."""
+
+    items: list[int] = Field(default_factory=list, max_length=20)
+    segments: list[int] = Field(default_factory=list, max_length=20)
+    not_items: list[int] = Field(default_factory=list, max_length=20)
+    space: str = "all"
+    filters: dict[str, Any] = Field(default_factory=dict, description="same names as GET /api/search")
+    limit: int = Field(default=50, ge=1, le=1000)
+
+
+class DatasetCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    slug: str | None = Field(default=None, max_length=100)
+    description: str | None = Field(default=None, max_length=20000, description="purpose")
+    notes: str | None = Field(default=None, max_length=20000, description="curation notes")
+    members: list[MemberRef] = Field(default_factory=list, max_length=10000)
+    from_query: FromQuery | None = None
+
+
+class MembersChange(BaseModel):
+    add: list[MemberRef] = Field(default_factory=list, max_length=10000)
+    remove: list[MemberRef] = Field(default_factory=list, max_length=10000)
+    notes: str | None = Field(default=None, max_length=20000)
+
+
+class VersionOut(BaseModel):
+    version: int
+    notes: str | None
+    origin: dict[str, Any]
+    created_by: str | None
+    created_at: datetime
+    member_count: int
+    members: list[dict[str, Any]] | None = None
+
+
+class DatasetOut(BaseModel):
+    id: int
+    name: str
+    slug: str
+    description: str | None
+    notes: str | None
+    created_by: str | None
+    created_at: datetime
+    latest_version: int | None
+    latest: VersionOut | None = None
+
+
+def version_out(v: DatasetVersion, with_members: bool) -> VersionOut:
+    return VersionOut(
+        version=v.version, notes=v.notes, origin=v.origin or {}, created_by=v.created_by, created_at=v.created_at,
+        member_count=v.member_count,
+        members=[{"item_id": m.file_id, "segment_id": m.segment_id, "start": m.start, "end": m.end, "md5": m.md5}
+                 for m in v.members] if with_members else None)
+
+
+def dataset_out(d: Dataset, latest: DatasetVersion | None = None) -> DatasetOut:
+    return DatasetOut(id=d.id, name=d.name, slug=d.slug, description=d.description, notes=d.notes,
+                      created_by=d.created_by, created_at=d.created_at,
+                      latest_version=d.versions[-1].version if d.versions else None,
+                      latest=version_out(latest, True) if latest else None)
+
+
+def _members(refs: list[MemberRef]) -> list[MemberIn]:
+    return [MemberIn(r.item_id, r.segment_id) for r in refs]
+
+
+def _from_query(fq: FromQuery, store: SearchStore, indexes: IndexSet) -> tuple[list[MemberIn], dict[str, Any]]:
+    unknown = set(fq.filters) - _FILTER_KEYS
+    if unknown:
+        raise InvalidInput(f"unknown filter(s): {', '.join(sorted(unknown))}", filters=sorted(unknown))
+    try:
+        flt = SearchFilter(**fq.filters)
+    except TypeError as exc:
+        raise InvalidInput(f"bad filters: {exc}") from exc
+    q = build_query(store, fq.items, fq.segments, fq.not_items)
+    res = search(store, indexes.space(fq.space) if q.positives else None, q, flt, fq.limit, 0)
+    members = [MemberIn(h.file_id, h.segment_id) for h in res.hits]
+    return members, {"kind": "query", **fq.model_dump()}
+
+
+@router.post("/datasets", status_code=201, response_model=DatasetOut, summary="Create a dataset")
+def create_dataset(
+    body: DatasetCreate,
+    who: Annotated[str, Depends(require_editor)],
+    datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
+    store: Annotated[SearchStore, Depends(get_search_store)],
+    indexes: Annotated[IndexSet, Depends(get_indexes)],
+) -> DatasetOut:
+    members = _members(body.members)
+    origin: dict[str, Any] = {"kind": "manual"}
+    if body.from_query is not None:
+        found, origin = _from_query(body.from_query, store, indexes)
+        members += found
+    d = datasets.create(body.name, members, body.description, body.notes, who, origin, body.slug)
+    return dataset_out(d, datasets.version(d.id))
+
+
+@router.get("/datasets", summary="List datasets")
+def list_datasets(
+    request: Request,
+    datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> dict[str, Any]:
+    rows, total = datasets.list_datasets(limit, offset)
+    return page(request, [dataset_out(d).model_dump(mode="json") for d in rows], total, limit, offset)
+
+
+@router.get("/datasets/{dataset_id}", response_model=DatasetOut, summary="A dataset with its newest version")
+def get_dataset(dataset_id: DatasetId, datasets: Annotated[DatasetStore, Depends(get_dataset_store)]) -> DatasetOut:
+    d = datasets.get(dataset_id)
+    return dataset_out(d, datasets.version(dataset_id))
+
+
+@router.post("/datasets/{dataset_id}/members", response_model=VersionOut, status_code=201,
+             summary="Add and/or remove members: makes a new version")
+def change_members(
+    dataset_id: DatasetId,
+    body: MembersChange,
+    who: Annotated[str, Depends(require_editor)],
+    datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
+) -> VersionOut:
+    v = datasets.change(dataset_id, _members(body.add), _members(body.remove), body.notes, who)
+    return version_out(v, True)
+
+
+@router.get("/datasets/{dataset_id}/versions", summary="Every version, oldest first")
+def versions(
+    request: Request,
+    dataset_id: DatasetId,
+    datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
+    with_members: bool = False,
+) -> dict[str, Any]:
+    vs = datasets.versions(dataset_id)
+    if with_members:
+        vs = [datasets.version(dataset_id, v.version) for v in vs]
+    items = [version_out(v, with_members).model_dump(mode="json") for v in vs]
+    return page(request, items, len(items), max(len(items), 1), 0)
+
+
+@router.get("/datasets/{dataset_id}/licence", summary="What the members' licences allow together")
+def licence(
+    dataset_id: DatasetId,
+    datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
+    version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
+) -> dict[str, Any]:
+    b = datasets.export_bundle(dataset_id, version)
+    active = [m for m in b.members if m.status == "active"]
+    from tessera.catalog.licences import licence_for_spdx
+
+    nd = sum(1 for m in active if m.segment_id is not None and licence_for_spdx(m.licence_spdx).no_derivatives)
+    out = summarise([m.licence_spdx for m in active], segments_from_nd=nd).as_dict()
+    return {"dataset_id": dataset_id, "version": b.version, "withdrawn": len(b.members) - len(active), **out}
+
+
+@router.get("/datasets/{dataset_id}/export", summary="The export archive (zip)",
+            responses={200: {"content": {"application/zip": {}}}})
+def export_dataset(
+    dataset_id: DatasetId,
+    datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
+    version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
+    with_audio: bool = False,
+) -> FileResponse:
+    b = datasets.export_bundle(dataset_id, version)
+    tmp = Path(tempfile.mkdtemp(prefix="tessera-export-"))
+    try:
+        rep = export(b, tmp / f"{b.slug}-v{b.version}.zip", with_audio=with_audio)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return FileResponse(rep.path, media_type="application/zip", filename=rep.path.name,
+                        background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True))

@@ -1,0 +1,177 @@
+"""Items: listing, detail, similar items, audio streaming; the data dictionary and spaces."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import Response, StreamingResponse
+
+from tessera.api.auth import current
+from tessera.api.deps import get_catalog, get_settings, page
+from tessera.api.errors import ApiError
+from tessera.api.schemas import ItemDetail, ItemPage, Neighbour, SimilarOut, item_out, segment_out
+from tessera.catalog.store import Catalog, ItemFilter
+from tessera.indexer.dictionary import dictionary
+from tessera.indexer.similarity import IndexSet
+from tessera.indexer.spaces import describe_spaces
+
+router = APIRouter(prefix="/api", tags=["items"])
+
+ItemId = Annotated[int, PathParam(ge=1, le=2**62, description="item id")]
+SpaceName = Literal["all", "timbre", "rhythm", "tonal"]
+CHUNK = 256 * 1024
+_AUDIO_TYPES = {".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg",
+                ".opus": "audio/ogg", ".wav": "audio/wav", ".aiff": "audio/aiff", ".aif": "audio/aiff",
+                ".aifc": "audio/aiff", ".m4a": "audio/mp4"}
+
+
+def get_indexes(request: Request) -> IndexSet:
+    idx: IndexSet = request.app.state.indexes
+    return idx
+
+
+@router.get("/items", response_model=ItemPage, summary="List visible items")
+def list_items(
+    request: Request,
+    catalog: Annotated[Catalog, Depends(get_catalog)],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    licence: Annotated[str | None, Query(max_length=200, description="SPDX id, e.g. CC0-1.0")] = None,
+    licence_class: Annotated[Literal["open", "restricted"] | None, Query()] = None,
+    source: Annotated[Literal["folder", "zenodo", "internet_archive"] | None, Query()] = None,
+    record_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    status: Annotated[Literal["pending", "indexed", "failed"] | None, Query()] = None,
+) -> dict[str, Any]:
+    cap = get_settings(request).anonymous_max_page_size
+    if limit > cap and current(request).role == "anonymous":
+        raise ApiError(403, "page_too_large", f"pages above {cap} items need an API key", max_limit=cap)
+    flt = ItemFilter(licence=licence, licence_class=licence_class, source=source, record_id=record_id,
+                     status=status)
+    rows, total = catalog.list_items(flt, limit, offset)
+    return page(request, [item_out(r) for r in rows], total, limit, offset)
+
+
+@router.get("/items/{item_id}", response_model=ItemDetail, summary="One item with its features")
+def get_item(item_id: ItemId, catalog: Annotated[Catalog, Depends(get_catalog)]) -> ItemDetail:
+    f = catalog.get_item(item_id)
+    feats = catalog.get_features(item_id)
+    base = item_out(f, quality=feats.quality if feats else None)
+    return ItemDetail(
+        **base.model_dump(), features=feats.features if feats else None,
+        extractor_version=feats.extractor_version if feats else None,
+        segments=[segment_out(s, with_features=False) for s in catalog.get_segments(item_id)],
+    )
+
+
+@router.get("/items/{item_id}/similar", response_model=SimilarOut, summary="Nearest items by sound")
+def similar(
+    item_id: ItemId,
+    catalog: Annotated[Catalog, Depends(get_catalog)],
+    indexes: Annotated[IndexSet, Depends(get_indexes)],
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    space: Annotated[SpaceName, Query()] = "all",
+) -> SimilarOut:
+    f = catalog.get_item(item_id)
+    feats = catalog.get_features(item_id)
+    if feats is None:
+        raise ApiError(409, "not_indexed", f"item {item_id} has no features yet (status: {f.status})",
+                       status=f.status)
+    idx = indexes.space(space)
+    query = np.frombuffer(feats.vector, dtype=np.float32)
+    exclude = {item_id}
+    if f.duplicate_of:
+        exclude.add(f.duplicate_of)
+    # ask for a few more than k: hits withdrawn since the last build are dropped below
+    hits = idx.search(query, k + 8, exclude_files=exclude)
+    rows = catalog.get_items([h.file_id for h in hits])
+    out = []
+    for h in hits:
+        row = rows.get(h.file_id)
+        if row is None:
+            continue
+        is_seg = h.segment_id is not None
+        out.append(Neighbour(item=item_out(row), distance=h.distance, segment_id=h.segment_id,
+                             start=h.start if is_seg else None, end=h.end if is_seg else None))
+        if len(out) == k:
+            break
+    return SimilarOut(query=item_id, space=space, k=k, items=out)
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _file_iter(path: Path, start: int, length: int) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        fh.seek(start)
+        left = length
+        while left > 0:
+            block = fh.read(min(CHUNK, left))
+            if not block:
+                break
+            left -= len(block)
+            yield block
+
+
+@router.get("/items/{item_id}/audio", summary="Stream the audio (supports Range requests)",
+            responses={200: {"content": {"audio/*": {}}}, 206: {"description": "partial content"},
+                       416: {"description": "range not satisfiable"}})
+def audio(
+    request: Request,
+    item_id: ItemId,
+    catalog: Annotated[Catalog, Depends(get_catalog)],
+    range_header: Annotated[str | None, Header(alias="range", max_length=200)] = None,
+) -> Response:
+    if get_settings(request).audio_requires_key and current(request).role == "anonymous":
+        raise ApiError(401, "unauthorized", "full-resolution audio needs an API key on this server")
+    f = catalog.get_item(item_id)
+    if not f.path or not Path(f.path).is_file():
+        raise ApiError(404, "audio_unavailable", f"the audio of item {item_id} is not held here",
+                       file_url=f.url)
+    path = Path(f.path)
+    size = path.stat().st_size
+    ctype = _AUDIO_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "public, max-age=3600"}
+    if range_header:
+        m = _RANGE.match(range_header.strip())
+        start: int
+        end: int
+        if not m or (not m.group(1) and not m.group(2)):
+            raise ApiError(416, "bad_range", "only single byte ranges are supported", size=size)
+        if m.group(1):
+            start = int(m.group(1))
+            end = int(m.group(2)) if m.group(2) else size - 1
+        else:  # suffix range: the last N bytes
+            start, end = max(0, size - int(m.group(2))), size - 1
+        end = min(end, size - 1)
+        if start >= size or start > end:
+            return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"},
+                            content=b"", media_type=ctype)
+        length = end - start + 1
+        headers.update({"Content-Range": f"bytes {start}-{end}/{size}", "Content-Length": str(length)})
+        return StreamingResponse(_file_iter(path, start, length), status_code=206, media_type=ctype,
+                                 headers=headers)
+    headers["Content-Length"] = str(size)
+    return StreamingResponse(_file_iter(path, 0, size), media_type=ctype, headers=headers)
+
+
+@router.get("/features", summary="The data dictionary")
+def features() -> dict[str, Any]:
+    return dictionary()
+
+
+@router.get("/spaces", summary="Similarity spaces and the state of their indexes")
+def spaces(indexes: Annotated[IndexSet, Depends(get_indexes)]) -> dict[str, Any]:
+    indexes.refresh()
+    built = indexes.manifest.get("spaces", {})
+    items = []
+    for s in describe_spaces():
+        m = built.get(s["name"], {})
+        items.append({**s, "index": {k: v for k, v in m.items() if k != "standardiser"} or None})
+    return {"items": items, "total": len(items), "limit": len(items), "offset": 0, "next": None}

@@ -1,0 +1,147 @@
+"""Search by sound (upload, items, segments, several examples, negatives) combined with filters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+
+from tessera.api import errors
+from tessera.api.deps import page
+from tessera.api.routers.items import SpaceName, get_indexes
+from tessera.api.schemas import item_out
+from tessera.catalog.search_store import SearchFilter, SearchStore
+from tessera.indexer.similarity import IndexSet
+from tessera.search.query import (
+    DEFAULT_LAMBDA,
+    MAX_UPLOAD_BYTES,
+    BadQuery,
+    SearchPage,
+    UnsupportedFormat,
+    UploadTooLarge,
+    build_query,
+    search,
+    upload_vector,
+)
+from tessera.search.query import (
+    Query as SearchQuery,
+)
+
+router = APIRouter(prefix="/api", tags=["search"])
+
+errors.register_status(UploadTooLarge, 413)
+errors.register_status(UnsupportedFormat, 415)
+errors.register_status(BadQuery, 422)
+
+Ids = Annotated[list[int], Query(max_length=20)]
+Flag = Literal["clipped", "mostly_silent", "silent", "noisy", "dc_offset", "too_short", "mono", "low_sample_rate"]
+
+
+def get_search_store(request: Request) -> SearchStore:
+    st: SearchStore | None = getattr(request.app.state, "search_store", None)
+    if st is None:  # built once, lazily, so create_app needs no change beyond including the router
+        st = SearchStore(request.app.state.db)
+        request.app.state.search_store = st
+    return st
+
+
+def filters(
+    licence: Annotated[str | None, Query(max_length=200, description="one SPDX id")] = None,
+    licence_class: Annotated[Literal["open", "commercial", "derivatives"] | None, Query(
+        description="open: free for any use; commercial: no NC; derivatives: no ND")] = None,
+    source: Annotated[Literal["folder", "zenodo", "internet_archive"] | None, Query()] = None,
+    record_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    creator: Annotated[str | None, Query(max_length=200)] = None,
+    duration_min: Annotated[float | None, Query(ge=0, le=1e6)] = None,
+    duration_max: Annotated[float | None, Query(ge=0, le=1e6)] = None,
+    bpm_min: Annotated[float | None, Query(ge=0, le=1000)] = None,
+    bpm_max: Annotated[float | None, Query(ge=0, le=1000)] = None,
+    bpm_confidence_min: Annotated[float | None, Query(ge=0, le=10)] = None,
+    key: Annotated[str | None, Query(max_length=3)] = None,
+    scale: Annotated[Literal["major", "minor"] | None, Query()] = None,
+    tuning_min: Annotated[float | None, Query(ge=-100, le=100, description="cents off 12-TET at 440 Hz")] = None,
+    tuning_max: Annotated[float | None, Query(ge=-100, le=100)] = None,
+    exclude_flag: Annotated[list[Flag], Query(max_length=8, description="quality flags to exclude")] = [],  # noqa: B006
+    q: Annotated[str | None, Query(max_length=300, description="full-text over title, creator, "
+                                   "description, keywords")] = None,
+    cluster: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="members of this cluster")] = None,
+    label: Annotated[str | None, Query(max_length=500, description="a community label on the item or its "
+                                       "cluster (any language)")] = None,
+    label_scheme: Annotated[str | None, Query(max_length=64, description="restrict `label` to a scheme")] = None,
+) -> SearchFilter:
+    return SearchFilter(licence=licence, licence_class=licence_class, source=source, record_id=record_id,
+                        creator=creator, duration_min=duration_min, duration_max=duration_max, bpm_min=bpm_min,
+                        bpm_max=bpm_max, bpm_confidence_min=bpm_confidence_min, key=key, scale=scale,
+                        tuning_min=tuning_min, tuning_max=tuning_max, exclude_flags=list(exclude_flag), text=q,
+                        cluster_id=cluster, label=label, label_scheme=label_scheme)
+
+
+def _answer(request: Request, store: SearchStore, result: SearchPage, limit: int, offset: int,
+            query: dict[str, Any]) -> dict[str, Any]:
+    rows = store_items(request, [h.file_id for h in result.hits])
+    quality = store.quality_of([h.file_id for h in result.hits])
+    items = []
+    for h in result.hits:
+        row = rows.get(h.file_id)
+        if row is None:
+            continue  # withdrawn between ranking and reading
+        items.append({"item": item_out(row, quality=quality.get(h.file_id)).model_dump(mode="json"),
+                      "distance": h.distance, "score": h.score, "segment_id": h.segment_id,
+                      "start": h.start, "end": h.end})
+    body = page(request, items, result.total, limit, offset)
+    body["query"] = query
+    return body
+
+
+def store_items(request: Request, ids: list[int]) -> dict[int, Any]:
+    items: dict[int, Any] = request.app.state.catalog.get_items(ids)
+    return items
+
+
+def _run(request: Request, store: SearchStore, indexes: IndexSet, flt: SearchFilter, q: SearchQuery,
+         space: str, limit: int, offset: int) -> dict[str, Any]:
+    idx = indexes.space(space) if q.positives else None
+    result = search(store, idx, q, flt, limit, offset)
+    return _answer(request, store, result, limit, offset, {**q.described, "space": space})
+
+
+@router.get("/search", summary="Search by items or segments (or browse with filters only)")
+def search_get(
+    request: Request,
+    store: Annotated[SearchStore, Depends(get_search_store)],
+    indexes: Annotated[IndexSet, Depends(get_indexes)],
+    flt: Annotated[SearchFilter, Depends(filters)],
+    item: Ids = [],  # noqa: B006
+    segment: Ids = [],  # noqa: B006
+    not_item: Ids = [],  # noqa: B006
+    not_segment: Ids = [],  # noqa: B006
+    space: Annotated[SpaceName, Query()] = "all",
+    lam: Annotated[float, Query(ge=0, le=2, alias="lambda", description="weight of 'less like that'")] = DEFAULT_LAMBDA,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
+) -> dict[str, Any]:
+    q = build_query(store, item, segment, not_item, not_segment, lam=lam)
+    return _run(request, store, indexes, flt, q, space, limit, offset)
+
+
+@router.post("/search", summary="Search by an uploaded recording (multipart field 'file'), with filters")
+async def search_upload(
+    request: Request,
+    store: Annotated[SearchStore, Depends(get_search_store)],
+    indexes: Annotated[IndexSet, Depends(get_indexes)],
+    flt: Annotated[SearchFilter, Depends(filters)],
+    file: Annotated[UploadFile, File(description="WAV, FLAC, Ogg/Opus, MP3, AIFF or M4A")],
+    item: Ids = [],  # noqa: B006
+    not_item: Ids = [],  # noqa: B006
+    space: Annotated[SpaceName, Query()] = "all",
+    lam: Annotated[float, Query(ge=0, le=2, alias="lambda")] = DEFAULT_LAMBDA,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
+) -> dict[str, Any]:
+    limit_bytes: int = getattr(request.app.state, "max_upload_bytes", MAX_UPLOAD_BYTES)
+    data = await file.read(limit_bytes + 1)  # never hold more than the limit in memory
+    from starlette.concurrency import run_in_threadpool
+
+    vec = await run_in_threadpool(upload_vector, data, limit_bytes)
+    q = await run_in_threadpool(build_query, store, item, None, not_item, None, [vec], lam)
+    return await run_in_threadpool(_run, request, store, indexes, flt, q, space, limit, offset)

@@ -1,0 +1,1 @@
+"""The shared core: settings, schema, queries, licences and consent rules."""

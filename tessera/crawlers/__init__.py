@@ -1,0 +1,1 @@
+"""Sources: a local folder, Zenodo and the Internet Archive, behind one contract."""

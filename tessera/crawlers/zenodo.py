@@ -1,0 +1,269 @@
+"""Zenodo: records search (incremental by ``updated``, sorted updated-asc) and record fetch.
+
+Accepts the three JSON shapes Zenodo has served: legacy (2022, ``metadata.license.id``), today's
+default application/json (lower-case licence ids such as ``cc-zero``, files[].links.self ending
+/content) and InvenioRDM-native (``metadata.rights[]``, ``files.entries``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from tessera.catalog.store import Catalog
+from tessera.crawlers.errors import FetchError, NotFoundAtSource
+from tessera.crawlers.harvest import Harvester, SourceFile, SourceItem, strip_html
+from tessera.crawlers.http import PoliteClient, SlidingWindowLimiter
+
+KIND = "zenodo"
+
+
+def _licence_of(md: dict[str, Any]) -> str | None:
+    lic = md.get("license")
+    if isinstance(lic, dict):
+        return lic.get("id") or lic.get("url") or lic.get("title")
+    if isinstance(lic, str) and lic.strip():
+        return lic
+    for r in md.get("rights") or []:
+        if not isinstance(r, dict):
+            continue
+        props = r.get("props") or {}
+        title = r.get("title")
+        value = (
+            r.get("id")
+            or props.get("url")
+            or r.get("link")
+            or (title.get("en") if isinstance(title, dict) else title)
+        )
+        if value:
+            return str(value)
+    return None
+
+
+def _rejection(d: dict[str, Any], md: dict[str, Any]) -> tuple[str, str] | None:
+    ar = md.get("access_right")
+    if ar and ar != "open":
+        return f"access_{ar}", f"access_right is {ar!r}"
+    access = d.get("access")
+    if isinstance(access, dict):
+        if (access.get("embargo") or {}).get("active"):
+            return "access_embargoed", "the record is under embargo"
+        for part in ("record", "files"):
+            if access.get(part) not in (None, "public"):
+                return "access_restricted", f"access.{part} is {access.get(part)!r}"
+    if (d.get("deletion_status") or {}).get("is_deleted"):
+        return "deleted", "the record was deleted at the source"
+    return None
+
+
+def _orcid(c: dict[str, Any]) -> str | None:
+    """A creator's ORCID in the legacy shape (orcid) or the InvenioRDM one (person_or_org.identifiers)."""
+    if c.get("orcid"):
+        return str(c["orcid"])
+    for ident in (c.get("person_or_org") or {}).get("identifiers") or []:
+        if ident.get("scheme") == "orcid" and ident.get("identifier"):
+            return str(ident["identifier"])
+    return None
+
+
+def _creators(md: dict[str, Any]) -> str | None:
+    names = []
+    for c in md.get("creators") or []:
+        name = c.get("name") or (c.get("person_or_org") or {}).get("name")
+        if name:
+            names.append(str(name))
+    return "; ".join(names) or None
+
+
+def files_of(d: dict[str, Any]) -> list[SourceFile] | None:
+    """The record's files, or None if this JSON does not list them (then fetch the record or its files)."""
+    raw = d.get("files")
+    if isinstance(raw, dict):
+        entries = raw.get("entries")
+        if isinstance(entries, dict):
+            items = list(entries.values())
+        elif isinstance(entries, list):
+            items = entries
+        else:
+            return None if raw.get("enabled", True) else []
+    elif isinstance(raw, list):
+        items = raw
+    elif "entries" in d:  # /api/records/{id}/files
+        items = d["entries"]
+    else:
+        return None
+    out = []
+    for f in items:
+        links = f.get("links") or {}
+        # RDM: links.self is the file's metadata, links.content its bytes; legacy: links.self is the bytes
+        url = links.get("content") or links.get("download") or links.get("self")
+        name = f.get("key") or f.get("filename")
+        if not url or not name:
+            continue
+        checksum = str(f.get("checksum") or "")
+        md5 = checksum[4:] if checksum.startswith("md5:") else None
+        size = f.get("size") if f.get("size") is not None else f.get("filesize")
+        out.append(
+            SourceFile(
+                filename=str(name),
+                url=str(url),
+                size=int(size) if size is not None else None,
+                md5=md5,
+                format=str(name).rsplit(".", 1)[-1].lower(),
+            )
+        )
+    return out
+
+
+def parse_record(d: dict[str, Any], base_url: str) -> SourceItem:
+    """A Zenodo record (any of the three shapes) as a SourceItem. Files may be None-filled later."""
+    md = d.get("metadata") or {}
+    recid = str(d.get("id") or d.get("recid"))
+    links = d.get("links") or {}
+    doi = d.get("doi") or md.get("doi") or ((d.get("pids") or {}).get("doi") or {}).get("identifier")
+    keywords = [str(k) for k in md.get("keywords") or []]
+    keywords += [
+        str(s.get("subject")) for s in md.get("subjects") or [] if isinstance(s, dict) and s.get("subject")
+    ]
+    communities = [c.get("id") for c in md.get("communities") or [] if isinstance(c, dict)]
+    return SourceItem(
+        kind=KIND,
+        identifier=recid,
+        title=str(md.get("title") or d.get("title") or recid),
+        licence=_licence_of(md),
+        files=files_of(d) or [],
+        rejection=_rejection(d, md),
+        creator=_creators(md),
+        description=strip_html(md.get("description")),
+        keywords=keywords,
+        doi=doi,
+        page_url=links.get("html") or links.get("self_html") or f"{base_url.rstrip('/')}/records/{recid}",
+        version=md.get("version"),
+        source_updated=d.get("updated") or d.get("modified"),
+        extra={
+            "communities": communities,
+            "orcids": [o for o in (_orcid(c) for c in md.get("creators") or []) if o],
+            "conceptdoi": d.get("conceptdoi"),
+            "publication_date": md.get("publication_date"),
+        },
+    )
+
+
+def crawl_key(query: str | None, community: str | None, resource_type: str | None) -> str:
+    return "zenodo:" + json.dumps(
+        {"q": (query or "").strip(), "community": community or "", "type": resource_type or ""},
+        sort_keys=True,
+    )
+
+
+def build_q(query: str | None, since: str | None) -> str:
+    parts = []
+    if query and query.strip():
+        parts.append(f"({query.strip()})")
+    if since:
+        parts.append(f'updated:["{since}" TO *]')
+    return " AND ".join(parts) or "*"
+
+
+class ZenodoCrawler:
+    def __init__(
+        self,
+        catalog: Catalog,
+        client: PoliteClient,
+        search_limiter: SlidingWindowLimiter,
+        harvester: Harvester,
+        base_url: str,
+        page_size: int = 25,
+    ) -> None:
+        self.catalog = catalog
+        self.client = client
+        self.search_limiter = search_limiter
+        self.harvester = harvester
+        self.base = base_url.rstrip("/")
+        self.page_size = page_size
+
+    def fetch_record(self, recid: str) -> dict[str, Any]:
+        data: dict[str, Any] = self.client.get_json(f"{self.base}/api/records/{recid}")
+        return data
+
+    def _complete(self, d: dict[str, Any]) -> SourceItem:
+        """Search hits may lack the file list: fetch the record, then its files endpoint."""
+        if files_of(d) is None:
+            d = self.fetch_record(str(d.get("id")))
+            if files_of(d) is None:
+                files_url = (d.get("links") or {}).get(
+                    "files"
+                ) or f"{self.base}/api/records/{d.get('id')}/files"
+                d = {**d, "files": self.client.get_json(files_url)}
+        return parse_record(d, self.base)
+
+    def _hits(self, q: str, community: str | None, resource_type: str | None) -> Iterator[dict[str, Any]]:
+        params: dict[str, Any] | None = {"q": q, "sort": "updated-asc", "size": self.page_size, "page": 1}
+        assert params is not None
+        if community:
+            params["communities"] = community
+        if resource_type:
+            params["type"] = resource_type
+        url: str | None = f"{self.base}/api/records"
+        while url:
+            page = self.client.get_json(url, params, limiters=[self.search_limiter])
+            params = None  # links.next carries the whole query
+            hits = (page.get("hits") or {}).get("hits") or []
+            yield from hits
+            url = (page.get("links") or {}).get("next") if hits else None
+
+    def crawl(
+        self,
+        query: str | None = None,
+        community: str | None = None,
+        resource_type: str | None = None,
+        since: str | None = None,
+        limit: int | None = None,
+    ) -> None:
+        dry = self.harvester.options.dry_run
+        key = crawl_key(query, community, resource_type)
+        state = self.catalog.get_crawl_state(key)
+        lower = max(filter(None, [state.get("since"), since]), default=None)
+        failed: list[str] = list(state.get("failed", []))
+        done = 0
+
+        def save(high: str | None) -> None:
+            if not dry:
+                self.catalog.set_crawl_state(KIND, key, {"since": high, "failed": sorted(set(failed))})
+
+        # records that failed last time are retried first: the cursor has moved past them
+        for recid in list(failed):
+            if limit is not None and done >= limit:
+                return
+            done += 1
+            try:
+                outcome = self.harvester.harvest(self._complete(self.fetch_record(recid)))
+            except NotFoundAtSource:
+                outcome = "gone"
+            except FetchError as exc:
+                self.harvester.error(KIND, recid, exc)
+                continue
+            if outcome != "error":
+                failed.remove(recid)
+                save(lower)
+
+        high = lower
+        for hit in self._hits(build_q(query, lower), community, resource_type):
+            if limit is not None and done >= limit:
+                break
+            done += 1
+            recid = str(hit.get("id"))
+            try:
+                outcome = self.harvester.harvest(self._complete(hit))
+            except FetchError as exc:
+                self.harvester.error(KIND, recid, exc)
+                outcome = "error"
+            if outcome == "error" and recid not in failed:
+                failed.append(recid)
+            # sorted updated-asc: everything before this hit is done; the range is inclusive, so a
+            # rerun after a kill redoes at most the records sharing this timestamp (idempotently)
+            upd = hit.get("updated")
+            if upd and (high is None or upd > high):
+                high = upd
+            save(high)

@@ -1,0 +1,1 @@
+"""Datasets: licence summaries and exports (manifest, attribution, datasheet, Croissant, AudioFolder, fetch)."""

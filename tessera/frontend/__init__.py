@@ -1,0 +1,1 @@
+"""The web page served by the API (static files)."""

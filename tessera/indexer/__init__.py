@@ -1,0 +1,1 @@
+"""Decode, compute features and quality flags, build the similarity indexes."""

@@ -1,0 +1,281 @@
+"""The data dictionary: every feature Tessera computes, in the order of the stored vectors.
+
+Each entry says what the number is, its unit and usual range, which essentia
+algorithm (or which documented numpy computation) made it with which
+parameters, what it means in plain words and how far to trust it. The API
+serves it at /api/features and `tessera features --markdown` writes
+docs/FEATURES.md from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+EXTRACTOR_VERSION = "tessera-frames-1"
+
+FRAME = "frameSize=2048, hopSize=1024 at 44.1 kHz, Hann window"
+
+
+@dataclass(frozen=True)
+class FeatureDef:
+    name: str
+    group: str  # timbre | spectral | dynamics | rhythm | tonal
+    unit: str
+    range: str
+    algorithm: str
+    parameters: str
+    meaning: str
+    reliability: str
+    # words for cluster explanations: (when clearly higher, when clearly lower)
+    high: str = ""
+    low: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _mfcc_defs() -> list[FeatureDef]:
+    out = []
+    for stat, meaning in (("mean", "average"), ("std", "variation over time of"), ("dstd", "speed of change of")):
+        for i in range(1, 13):
+            out.append(FeatureDef(
+                name=f"mfcc_{stat}_{i}", group="timbre", unit="dimensionless (log-mel cepstrum)",
+                range="about -100..100" if stat == "mean" else "0..50",
+                algorithm="essentia MFCC" + (" (frame-to-frame difference)" if stat == "dstd" else ""),
+                parameters=f"{FRAME}; 40 mel bands 0-11025 Hz, 13 coefficients, coefficient {i}",
+                meaning=f"{meaning.capitalize()} mel-frequency cepstral coefficient {i}: one dimension of the "
+                "overall tone colour, independent of pitch and loudness.",
+                reliability="Robust; compares timbre well within one recording setup, less across very "
+                "different microphones or codecs.",
+            ))
+    return out
+
+
+def _bark_defs() -> list[FeatureDef]:
+    return [
+        FeatureDef(
+            name=f"bark_{i}", group="timbre", unit="dB relative to the total", range="-80..0",
+            algorithm="essentia BarkBands", parameters=f"{FRAME}; 27 Bark bands, band {i}, mean energy",
+            meaning=f"How much of the sound's energy lies in critical band {i} (1 = lowest, 27 = highest), "
+            "relative to all bands: the rough spectral envelope as the ear groups it.",
+            reliability="Robust; sensitive to equalisation and to the low-pass of lossy codecs in the top bands.",
+        )
+        for i in range(1, 28)
+    ]
+
+
+def _contrast_defs() -> list[FeatureDef]:
+    out = []
+    for kind, meaning in (("contrast", "peak-to-valley contrast"), ("valley", "valley level")):
+        for i in range(1, 7):
+            out.append(FeatureDef(
+                name=f"spectral_{kind}_{i}", group="spectral", unit="dimensionless (log ratio)",
+                range="-50..50 (bounded; bands with no energy sit at the bounds)",
+                algorithm="essentia SpectralContrast", parameters=f"{FRAME}; 6 octave bands from 200 Hz, band {i}",
+                meaning=f"Spectral {meaning} in octave band {i}: high contrast means clear tones or partials, "
+                "low contrast noise-like sound in that band.",
+                reliability="Robust.",
+            ))
+    return out
+
+
+_SPECTRAL = [
+    FeatureDef("spectral_centroid_mean", "spectral", "Hz", "0..22050", "numpy on the magnitude spectrum "
+               "(definition of essentia Centroid)", FRAME, "Brightness: the balance point of the spectrum.",
+               "Robust.", "bright", "dark"),
+    FeatureDef("spectral_centroid_std", "spectral", "Hz", "0..10000", "as spectral_centroid_mean, standard "
+               "deviation over frames", FRAME, "How much the brightness changes over time.", "Robust.",
+               "changing brightness", "steady brightness"),
+    FeatureDef("spectral_spread_mean", "spectral", "Hz", "0..10000", "numpy (essentia DistributionShape "
+               "definition, square root of the 2nd central moment)", FRAME,
+               "Bandwidth: how widely the energy is spread around the centroid.", "Robust.", "wide-band",
+               "narrow-band"),
+    FeatureDef("spectral_skewness_mean", "spectral", "dimensionless", "-2..20", "numpy (3rd standardised "
+               "moment, essentia DistributionShape definition)", FRAME,
+               "Asymmetry of the spectrum: high values mean energy concentrated low with a thin high tail.",
+               "Moderate; unstable on near-silent frames.", "low-heavy", "high-heavy"),
+    FeatureDef("spectral_kurtosis_mean", "spectral", "dimensionless", "-2..400", "numpy (4th standardised "
+               "moment minus 3, essentia DistributionShape definition)", FRAME,
+               "Peakedness of the spectrum: high for a few strong partials, low for flat noise.",
+               "Moderate; heavy-tailed, compare on a log scale.", "peaky spectrum", "flat spectrum"),
+    FeatureDef("spectral_flatness_mean", "spectral", "ratio", "0..1", "numpy (geometric/arithmetic mean of the "
+               "power spectrum, essentia Flatness definition)", FRAME,
+               "Noisiness: near 1 for white noise, near 0 for clear tones.", "Robust.", "noisy", "tonal"),
+    FeatureDef("spectral_rolloff_mean", "spectral", "Hz", "0..22050", "numpy (essentia RollOff definition, 85% "
+               "of energy)", FRAME, "Frequency below which 85% of the energy lies.", "Robust; capped by the "
+               "low-pass of lossy codecs.", "extends high", "mostly low frequencies"),
+    FeatureDef("zero_crossing_rate_mean", "spectral", "crossings per sample", "0..1", "numpy (essentia "
+               "ZeroCrossingRate definition)", FRAME, "How often the waveform changes sign: high for noisy "
+               "or very bright sounds.", "Robust; affected by DC offset.", "hissy", "smooth"),
+]
+
+_DYNAMICS = [
+    FeatureDef("loudness_integrated", "dynamics", "LUFS", "-70..0", "numpy implementation of ITU-R BS.1770-4 "
+               "(EBU R128), checked against essentia LoudnessEBUR128", "400 ms blocks, 75% overlap, absolute "
+               "gate -70 LUFS, relative gate -10 LU", "Programme loudness as a listener hears it.",
+               "Robust for material longer than 400 ms.", "loud", "quiet"),
+    FeatureDef("loudness_range", "dynamics", "LU", "0..40", "numpy implementation of EBU Tech 3342",
+               "3 s windows every 1 s, relative gate -20 LU, 10th to 95th percentile",
+               "How much the loudness varies over the recording (macro-dynamics).",
+               "Zero for material shorter than 4 s.", "wide dynamics", "even loudness"),
+    FeatureDef("dynamic_complexity", "dynamics", "dB", "0..20", "essentia DynamicComplexity",
+               "frameSize=0.2 s", "Average absolute deviation of loudness from its mean: how dynamic the "
+               "recording is at short time scales.", "Robust.", "dynamic", "compressed or steady"),
+    FeatureDef("log_attack_time", "dynamics", "log10 seconds", "-3..1", "essentia LogAttackTime on the RMS "
+               "envelope", "envelope at 43 Hz; startAttackThreshold 0.2, stopAttackThreshold 0.9",
+               "How fast the sound reaches its peak: low for plucks and hits, high for swells.",
+               "Meaningful for single sounds; on long recordings it describes the first event only.",
+               "slow attack", "sharp attack"),
+    FeatureDef("decay_time", "dynamics", "seconds", "0..duration", "numpy on the RMS envelope", "time from the "
+               "envelope peak until it first falls 20 dB below it", "How long the sound rings after its peak.",
+               "Meaningful for single sounds; for sustained recordings it is the time to the first big drop.",
+               "long ring", "short decay"),
+    FeatureDef("temporal_centroid", "dynamics", "fraction of duration", "0..1", "numpy (essentia TCToTotal "
+               "definition) on the RMS envelope", "envelope at 43 Hz", "Where the energy sits in time: low "
+               "for hits that die away, about 0.5 for steady sounds.", "Robust.", "energy late",
+               "energy early"),
+    FeatureDef("rms_std_db", "dynamics", "dB", "0..40", "numpy", FRAME, "Frame-to-frame spread of level.",
+               "Robust.", "fluctuating level", "steady level"),
+]
+
+_RHYTHM = [
+    FeatureDef("onset_rate", "rhythm", "onsets per second", "0..15", "essentia Onsets on spectral-flux and HFC "
+               "detection functions", "frameRate 43.07 Hz, weights 1:1", "How many distinct sound events "
+               "start per second.", "Robust on percussive material; under-counts soft legato onsets.",
+               "many events", "few events"),
+    FeatureDef("bpm", "rhythm", "beats per minute", "40..220 (0 when undefined)", "numpy autocorrelation of the "
+               "spectral-flux novelty curve with a log-normal tempo prior around 120 BPM", "lags for 40-220 BPM, "
+               "parabolic interpolation", "Most likely tempo of a regular pulse.",
+               "Unreliable when bpm_confidence is below about 0.3, which is usual for field recordings, "
+               "drones and single hits: read it together with its confidence.", "fast", "slow"),
+    FeatureDef("bpm_confidence", "rhythm", "ratio", "0..1", "normalised autocorrelation of the novelty curve "
+               "at the chosen tempo lag", "", "How periodic the pulse is: near 1 for a steady beat, near 0 "
+               "when there is none.", "Robust as an indicator of pulse; 0 for material under 3 s.",
+               "steady pulse", "no steady pulse"),
+    FeatureDef("beat_strength", "rhythm", "ratio", "0..20", "numpy: mean novelty at detected onsets divided by "
+               "the median novelty", "", "How strongly events stand out from the background.",
+               "Moderate.", "punchy onsets", "soft onsets"),
+]
+
+_TONAL = [
+    *[FeatureDef(f"hpcp_rel_{i}", "tonal", "ratio", "0..1", "essentia SpectralPeaks + HPCP, rotated so the "
+                 "estimated tonic is bin 1", f"{FRAME}; 36-bin HPCP folded to 12, peaks 40-5000 Hz; bin {i}",
+                 f"Strength of the pitch class {i - 1} semitones above the estimated tonic: the harmonic "
+                 "profile, independent of transposition.", "Meaningful for pitched music; noise for "
+                 "unpitched sounds.") for i in range(1, 13)],
+    FeatureDef("key_strength", "tonal", "correlation", "0..1", "essentia Key", "profileType='bgate', on the mean "
+               "36-bin HPCP", "How well the pitch content fits a major or minor key (a Western model: a "
+               "low value is not a defect, it means the music is organised otherwise).",
+               "Meaningful only for pitched material.", "clearly major/minor", "not major/minor"),
+    FeatureDef("scale_major", "tonal", "0 or 1", "0..1", "essentia Key", "profileType='bgate'",
+               "1 when the best-fitting Western key is major, 0 for minor.", "Only meaningful when key_strength "
+               "is high.", "", ""),
+    FeatureDef("tuning_frequency", "tonal", "Hz", "415..466", "numpy: magnitude-weighted circular mean of "
+               "spectral-peak deviations from the 440 Hz equal-tempered grid", "peaks 40-5000 Hz from "
+               "essentia SpectralPeaks", "The reference A that best fits the pitches present.",
+               "Meaningful for pitched material.", "tuned sharp", "tuned flat"),
+    FeatureDef("tuning_deviation_cents", "tonal", "cents", "0..50", "numpy: magnitude-weighted mean absolute "
+               "distance of spectral peaks from the nearest 12-tone equal-tempered pitch after correcting for "
+               "tuning_frequency", "peaks 40-5000 Hz", "How far the pitches lie off the 12-tone equal-"
+               "tempered grid: near 0 for 12-TET instruments, higher for other tuning systems, microtonal "
+               "music, inharmonic sounds or noise (25 is what random pitches give).",
+               "Read with pitch_salience: high values on unpitched sounds mean noise, not a tuning system.",
+               "pitches far from 12-TET", "pitches on the 12-TET grid"),
+    FeatureDef("pitch_class_entropy", "tonal", "bits", "0..3.585", "numpy: Shannon entropy of the mean 12-bin "
+               "HPCP", "", "How evenly pitch classes are used: low for a few dominant notes, high for "
+               "chromatic or noisy material.", "Meaningful for pitched material.", "many pitch classes",
+               "few pitch classes"),
+    FeatureDef("pitch_salience", "tonal", "ratio", "0..1", "essentia PitchSalience", "every 4th frame",
+               "How clearly a pitch is heard (harmonic autocorrelation peak).", "Robust.", "clearly pitched",
+               "unpitched"),
+    FeatureDef("pitch_median", "tonal", "log2(Hz)", "5..12", "essentia PitchYinFFT, median over confident frames",
+               "every 4th frame; frames with confidence > 0.5", "Register: the typical fundamental frequency "
+               "(log scale: +1 is an octave up).", "Only meaningful when pitch_salience is high; 0 when no "
+               "frame is confidently pitched.", "high register", "low register"),
+    FeatureDef("inharmonicity", "tonal", "ratio", "0..1", "essentia HarmonicPeaks + Inharmonicity",
+               "every 4th frame with pitch confidence > 0.5", "How far partials stray from whole multiples "
+               "of the fundamental: bells, metallophones and stiff strings score high.",
+               "Only meaningful for pitched frames; 0 when there are none.", "inharmonic (bell-like)",
+               "harmonic"),
+]
+
+FEATURES: list[FeatureDef] = [*_mfcc_defs(), *_bark_defs(), *_SPECTRAL, *_contrast_defs(), *_DYNAMICS,
+                              *_RHYTHM, *_TONAL]
+FEATURE_NAMES: list[str] = [f.name for f in FEATURES]
+FEATURE_INDEX: dict[str, int] = {n: i for i, n in enumerate(FEATURE_NAMES)}
+BY_NAME: dict[str, FeatureDef] = {f.name: f for f in FEATURES}
+
+# Descriptive labels and quality flags, stored beside the vector but not part of it.
+LABELS = [
+    FeatureDef("key", "tonal", "pitch class", "C..B", "essentia Key", "profileType='bgate'",
+               "Tonic of the best-fitting Western major/minor key.", "Only meaningful when key_strength is high."),
+    FeatureDef("scale", "tonal", "major|minor", "", "essentia Key", "profileType='bgate'",
+               "Mode of the best-fitting Western key.", "Only meaningful when key_strength is high."),
+]
+
+QUALITY = [
+    FeatureDef("duration", "quality", "seconds", "0..", "decoder", "", "Length of the recording.", "Exact."),
+    FeatureDef("sample_rate", "quality", "Hz", "8000..192000", "decoder", "", "Sample rate of the file.", "Exact."),
+    FeatureDef("channels", "quality", "count", "1..", "decoder", "", "Number of channels.", "Exact."),
+    FeatureDef("silence_ratio", "quality", "ratio", "0..1", "numpy", f"{FRAME}; frames below -60 dBFS RMS",
+               "Share of the recording that is (near) silent.", "Robust."),
+    FeatureDef("clipping_ratio", "quality", "ratio", "0..1", "numpy", "samples with |x| >= 0.999 before "
+               "resampling", "Share of samples at full scale: a sign of clipping.", "Robust."),
+    FeatureDef("dc_offset", "quality", "full scale", "-1..1", "numpy", "mean of all samples",
+               "Constant offset of the waveform; large values indicate a faulty recording chain.", "Exact."),
+    FeatureDef("noise_floor_db", "quality", "dBFS", "-120..0", "numpy", f"{FRAME}; 10th percentile of frame "
+               "RMS over non-digital-silence frames", "Estimated level of the background noise.",
+               "An estimate: quiet passages of the music itself count as floor."),
+    FeatureDef("snr_db", "quality", "dB", "0..120", "numpy",
+               "larger of: 95th minus 10th percentile of frame RMS; median over frames of total power over "
+               "the median bin power", "Estimated signal-to-noise ratio.",
+               "An estimate: the level spread misses steady noise, the spectral ratio misses dense mixes."),
+    FeatureDef("peak_db", "quality", "dBFS", "-120..0", "numpy", "", "Highest sample level.", "Exact."),
+]
+
+QUALITY_FLAGS = {
+    "silent": "more than 90% of frames below -60 dBFS",
+    "mostly_silent": "more than 50% of frames below -60 dBFS",
+    "clipped": "more than 0.1% of samples at full scale",
+    "dc_offset": "DC offset above 1% of full scale",
+    "noisy": (
+        "estimated SNR below 12 dB on material longer than 2 s (SNR: the larger of the level spread between "
+        "loud and quiet frames and the median spectral peak-to-floor ratio)"
+    ),
+    "too_short": "shorter than 0.5 s",
+    "mono": "a single channel",
+    "low_sample_rate": "sample rate below 22050 Hz",
+}
+
+
+def dictionary() -> dict[str, Any]:
+    return {
+        "extractor_version": EXTRACTOR_VERSION,
+        "features": [f.as_dict() for f in FEATURES],
+        "labels": [f.as_dict() for f in LABELS],
+        "quality": [f.as_dict() for f in QUALITY],
+        "quality_flags": QUALITY_FLAGS,
+    }
+
+
+def markdown() -> str:
+    lines = [
+        "# Tessera data dictionary",
+        "",
+        f"Extractor version `{EXTRACTOR_VERSION}`. Generated by `tessera features --markdown`; do not edit.",
+        "",
+        "Audio is decoded once, mixed to mono and resampled to 44.1 kHz. Files longer than 60 s are also cut "
+        "into 30 s segments, each with the same features.",
+        "",
+    ]
+    for title, defs in (("Vector features", FEATURES), ("Labels", LABELS), ("Quality", QUALITY)):
+        lines += [f"## {title}", "", "| name | group | unit | range | algorithm | parameters | meaning | "
+                  "reliability |", "|---|---|---|---|---|---|---|---|"]
+        for f in defs:
+            cells = [f.name, f.group, f.unit, f.range, f.algorithm, f.parameters, f.meaning, f.reliability]
+            lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+        lines.append("")
+    lines += ["## Quality flags", "", "| flag | set when |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in QUALITY_FLAGS.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,458 @@
+"""Feature extraction: one pass over the frames, aggregated per file and per segment.
+
+Frame-level essentia algorithms run once per frame; file and segment
+statistics are cheap aggregations over slices of those frame arrays, so
+segmenting a long recording costs almost nothing extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tessera.catalog.store import FeaturesOut, SegmentOut
+from tessera.indexer.decode import TARGET_SR, Decoded
+from tessera.indexer.dictionary import EXTRACTOR_VERSION, FEATURE_NAMES
+from tessera.indexer.errors import FeatureError
+from tessera.indexer.loudness import integrated_and_range
+
+FS, HS = 2048, 1024
+FRAME_RATE = TARGET_SR / HS
+PITCH_EVERY = 4  # pitch, salience and inharmonicity change slowly: every 4th frame is enough
+PEAKS_EVERY = 2  # spectral peaks and HPCP on every 2nd frame
+CONTRAST_EVERY = 2  # spectral contrast on every 2nd of those
+CONTRAST_BOUND = 50.0
+EPS = 1e-10
+KEYS = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+SILENCE_DB = -60.0
+FINGERPRINT_MIN_SECONDS = 10.0
+
+
+@dataclass
+class FrameData:
+    """Per-frame arrays for one recording."""
+
+    mag: np.ndarray  # (n, FS//2+1) magnitude spectrum
+    shape: dict[str, np.ndarray]  # per-frame spectral shape
+    rms_db: np.ndarray
+    zcr: np.ndarray
+    mfcc: np.ndarray  # (n, 13)
+    bark: np.ndarray  # (n, 27)
+    peak_frames: np.ndarray  # frame indices of contrast, valley, hpcp and peaks
+    contrast: np.ndarray  # (len(peak_frames), 6)
+    valley: np.ndarray
+    hpcp: np.ndarray  # (len(peak_frames), 36)
+    peak_freqs: list[np.ndarray]
+    peak_mags: list[np.ndarray]
+    pitch_frames: np.ndarray  # frame indices where pitch was computed
+    pitch: np.ndarray
+    pitch_conf: np.ndarray
+    salience: np.ndarray
+    inharm: np.ndarray  # NaN where not pitched
+    flux: np.ndarray
+    hfc: np.ndarray
+    spectral_snr_db: np.ndarray  # per frame: total power over the median bin's share
+
+
+class _Algorithms:
+    """essentia algorithm instances are costly to configure: build them once per process."""
+
+    def __init__(self) -> None:
+        import essentia
+        import essentia.standard as es
+
+        essentia.log.infoActive = False
+        essentia.log.warningActive = False
+        self.es = es
+        # MelBands, BarkBands and DCT are linear maps of the power spectrum: read their matrices off
+        # essentia once (unit impulses) and apply them to all frames at once. Same numbers as essentia's
+        # MFCC (dbamp log, DCT-II), without a Python call per frame.
+        eye = np.eye(FS // 2 + 1, dtype=np.float32)
+        mel = es.MelBands(inputSize=FS // 2 + 1, sampleRate=TARGET_SR, numberBands=40, highFrequencyBound=11025,
+                          type="power", log=False, normalize="unit_sum", warpingFormula="htkMel",
+                          weighting="warping")
+        self.mel_w = np.array([mel(row) for row in eye], dtype=np.float32).T
+        bark = es.BarkBands(sampleRate=TARGET_SR, numberBands=27)
+        self.bark_w = np.array([bark(row) for row in eye], dtype=np.float32).T
+        dct = es.DCT(inputSize=40, outputSize=13, dctType=2)
+        self.dct = np.array([dct(row) for row in np.eye(40, dtype=np.float32)], dtype=np.float32).T
+        self.contrast = es.SpectralContrast(frameSize=FS, sampleRate=TARGET_SR, numberBands=6, lowFrequencyBound=200,
+                                            highFrequencyBound=11000)
+        self.peaks = es.SpectralPeaks(sampleRate=TARGET_SR, maxPeaks=30, magnitudeThreshold=1e-5,
+                                      minFrequency=40, maxFrequency=5000, orderBy="magnitude")
+        self.hpcp = es.HPCP(size=36, sampleRate=TARGET_SR, referenceFrequency=440, minFrequency=40,
+                            maxFrequency=5000, harmonics=4, weightType="cosine", nonLinear=False,
+                            normalized="unitSum")
+        self.pitch = es.PitchYinFFT(frameSize=FS, sampleRate=TARGET_SR)
+        self.salience = es.PitchSalience(sampleRate=TARGET_SR)
+        self.harmonic = es.HarmonicPeaks()
+        self.inharm = es.Inharmonicity()
+        self.key = es.Key(profileType="bgate", numHarmonics=4, pcpSize=36, slope=0.6, usePolyphony=True,
+                          useThreeChords=True)
+        self.onsets = es.Onsets(frameRate=FRAME_RATE)
+        self.dyncomp = es.DynamicComplexity(sampleRate=TARGET_SR)
+        self.attack = es.LogAttackTime(sampleRate=FRAME_RATE, startAttackThreshold=0.2, stopAttackThreshold=0.9)
+        self.chroma = es.Chromaprinter(sampleRate=TARGET_SR, maxLength=120)
+
+
+_ALGS: _Algorithms | None = None
+
+
+def algorithms() -> _Algorithms:
+    global _ALGS
+    if _ALGS is None:
+        _ALGS = _Algorithms()
+    return _ALGS
+
+
+def _frames(x: np.ndarray) -> np.ndarray:
+    n = max(1, 1 + (len(x) - FS) // HS) if len(x) >= FS else 1
+    if len(x) < FS + (n - 1) * HS:
+        x = np.pad(x, (0, FS + (n - 1) * HS - len(x)))
+    return np.lib.stride_tricks.as_strided(x, shape=(n, FS), strides=(x.strides[0] * HS, x.strides[0]))
+
+
+def frame_data(mono: np.ndarray) -> FrameData:
+    a = algorithms()
+    fr = _frames(np.ascontiguousarray(mono, dtype=np.float32))
+    win = np.hanning(FS).astype(np.float32)
+    # essentia's Spectrum scales like this too (magnitude of an rfft of the windowed frame)
+    mag = np.abs(np.fft.rfft(fr * win, axis=1)).astype(np.float32)
+    rms = np.sqrt(np.mean(fr.astype(np.float64) ** 2, axis=1))
+    rms_db = 20 * np.log10(rms + EPS)
+    signs = np.signbit(fr)
+    zcr = np.mean(signs[:, 1:] != signs[:, :-1], axis=1)
+    n = mag.shape[0]
+    power = mag.astype(np.float32) ** 2
+    mfcc = (a.dct @ (20 * np.log10(np.maximum(a.mel_w @ power.T, 1e-10)))).T
+    bark = (a.bark_w @ power.T).T
+    silent = rms_db < SILENCE_DB
+    peak_frames = np.arange(0, n, PEAKS_EVERY)
+    contrast = np.zeros((len(peak_frames), 6), np.float32)
+    valley = np.zeros((len(peak_frames), 6), np.float32)
+    hpcp = np.zeros((len(peak_frames), 36), np.float32)
+    pfs: list[np.ndarray] = []
+    pms: list[np.ndarray] = []
+    for j, i in enumerate(peak_frames):
+        spec = mag[i]
+        if silent[i]:
+            # SpectralContrast overflows on (near-)silent frames; they are left out of every average
+            pfs.append(np.zeros(0, np.float32))
+            pms.append(np.zeros(0, np.float32))
+            continue
+        if j % CONTRAST_EVERY == 0 or j == 0 or silent[peak_frames[j - 1]]:
+            c, v = a.contrast(spec)
+            # a band with (almost) no energy divides by ~0 inside SpectralContrast (values ~1e30):
+            # bound them so one empty band cannot dominate a file's statistics
+            contrast[j], valley[j] = np.clip(np.nan_to_num(c), -CONTRAST_BOUND, CONTRAST_BOUND), np.clip(
+                np.nan_to_num(v), -CONTRAST_BOUND, CONTRAST_BOUND)
+        else:  # contrast changes slowly: reuse the last value, halving the cost of this algorithm
+            contrast[j], valley[j] = contrast[j - 1], valley[j - 1]
+        f, m = a.peaks(spec)
+        pfs.append(f)
+        pms.append(m)
+        if f.size:
+            hpcp[j] = a.hpcp(f, m)
+    peak_of = {int(i): j for j, i in enumerate(peak_frames)}
+    pitch_frames = np.arange(0, n, PITCH_EVERY)
+    pitch = np.zeros(len(pitch_frames), np.float32)
+    pconf = np.zeros(len(pitch_frames), np.float32)
+    sal = np.zeros(len(pitch_frames), np.float32)
+    inh = np.full(len(pitch_frames), np.nan, np.float32)
+    for j, i in enumerate(pitch_frames):
+        if silent[i]:
+            continue
+        spec = mag[i]
+        pitch[j], pconf[j] = a.pitch(spec)
+        sal[j] = a.salience(spec)
+        k = peak_of.get(int(i))
+        if k is not None and pconf[j] > 0.5 and pitch[j] > 0 and pfs[k].size:
+            order = np.argsort(pfs[k])
+            f, m = pfs[k][order], pms[k][order]
+            f, m = f[f > 0], m[f > 0]
+            if f.size:
+                try:
+                    hf, hm = a.harmonic(f, m, float(pitch[j]))
+                    if hf.size >= 2 and hf[0] > 0:
+                        inh[j] = a.inharm(hf, hm)
+                except RuntimeError:
+                    pass  # HarmonicPeaks refuses some peak sets; the frame simply has no value
+    logmag = np.log1p(1000.0 * mag)
+    diff = np.diff(logmag, axis=0, prepend=logmag[:1])
+    flux = np.maximum(diff, 0).sum(axis=1).astype(np.float32)
+    bins = np.arange(mag.shape[1], dtype=np.float32)
+    hfc = (mag.astype(np.float64) ** 2 @ bins).astype(np.float32)
+    # a tone or a mix of partials stands far above the median bin; broadband noise does not
+    med = np.median(power, axis=1) * power.shape[1]
+    spec_snr = 10 * np.log10((power.sum(axis=1) + EPS) / (med + EPS))
+    return FrameData(mag, _spectral_shape(mag), rms_db, zcr, mfcc, bark, peak_frames, contrast, valley, hpcp,
+                     pfs, pms, pitch_frames, pitch, pconf, sal, inh, flux, hfc, spec_snr.astype(np.float32))
+
+
+def _spectral_shape(mag: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-frame centroid, spread, skewness, kurtosis, flatness and roll-off (essentia's definitions)."""
+    freqs = np.linspace(0, TARGET_SR / 2, mag.shape[1])
+    m = mag.astype(np.float64)
+    total = m.sum(axis=1) + EPS
+    # raw moments by matrix products, then central moments: avoids (n, bins) temporaries per power
+    r1, r2, r3, r4 = ((m @ freqs**k) / total for k in (1, 2, 3, 4))
+    m2 = np.maximum(r2 - r1**2, 0)
+    m3 = r3 - 3 * r1 * r2 + 2 * r1**3
+    m4 = r4 - 4 * r1 * r3 + 6 * r1**2 * r2 - 3 * r1**4
+    spread = np.sqrt(m2)
+    skew = m3 / (m2**1.5 + EPS)
+    kurt = m4 / (m2**2 + EPS) - 3.0
+    power = m * m
+    gm = np.exp(np.mean(np.log(power + EPS), axis=1))
+    flat = gm / (power.mean(axis=1) + EPS)
+    cum = np.cumsum(power, axis=1)
+    rolloff = freqs[np.argmax(cum >= 0.85 * cum[:, -1:], axis=1)]
+    return {"centroid": r1, "spread": spread, "skew": skew, "kurt": kurt, "flat": flat, "rolloff": rolloff}
+
+
+def _tempo(flux: np.ndarray) -> tuple[float, float]:
+    if len(flux) < 3 * FRAME_RATE:
+        return 0.0, 0.0
+    x = flux.astype(np.float64) - flux.mean()
+    ac = np.correlate(x, x, mode="full")[len(x) - 1:]
+    if ac[0] <= 0:
+        return 0.0, 0.0
+    ac = ac / ac[0]
+    lo, hi = int(60 * FRAME_RATE / 220), math.ceil(60 * FRAME_RATE / 40)
+    hi = min(hi, len(ac) - 2)
+    if hi <= lo + 2:
+        return 0.0, 0.0
+    lags = np.arange(lo, hi + 1)
+    bpms = 60 * FRAME_RATE / lags
+    prior = np.exp(-0.5 * (np.log2(bpms / 120.0) / 0.9) ** 2)
+    k = int(np.argmax(np.maximum(ac[lo:hi + 1], 0) * prior)) + lo
+    conf = float(max(0.0, ac[k]))
+    a, b, c = ac[k - 1], ac[k], ac[k + 1]
+    denom = a - 2 * b + c
+    shift = 0.5 * (a - c) / denom if abs(denom) > 1e-12 else 0.0
+    lag = k + float(np.clip(shift, -0.5, 0.5))
+    return float(60 * FRAME_RATE / lag), conf
+
+
+def _tuning(pf: list[np.ndarray], pm: list[np.ndarray]) -> tuple[float, float]:
+    freqs = np.concatenate(pf) if pf else np.zeros(0)
+    mags = np.concatenate(pm) if pm else np.zeros(0)
+    ok = freqs > 0
+    freqs, mags = freqs[ok], mags[ok]
+    if freqs.size < 5:
+        return 440.0, 0.0
+    cents = 1200 * np.log2(freqs / 440.0)
+    dev = (cents + 50) % 100 - 50
+    ang = dev / 100 * 2 * np.pi
+    w = mags / (mags.sum() + EPS)
+    offset = float(np.angle(np.sum(w * np.exp(1j * ang))) / (2 * np.pi) * 100)
+    resid = (dev - offset + 50) % 100 - 50
+    return float(440.0 * 2 ** (offset / 1200)), float(np.sum(w * np.abs(resid)))
+
+
+def _envelope(rms_db: np.ndarray) -> tuple[float, float, float]:
+    env = 10 ** (rms_db / 20)
+    a = algorithms()
+    try:
+        lat = float(a.attack(env.astype(np.float32))[0]) if env.size > 1 and env.max() > 0 else -3.0
+    except RuntimeError:
+        lat = -3.0
+    peak = int(np.argmax(env))
+    below = np.nonzero(rms_db[peak:] < rms_db[peak] - 20)[0]
+    decay = (below[0] if below.size else len(rms_db) - peak) / FRAME_RATE
+    t = np.arange(env.size)
+    tc = float((env @ t) / (env.sum() + EPS) / max(env.size, 1))
+    return max(lat, -3.0), float(decay), tc
+
+
+def aggregate(fd: FrameData, lo: int, hi: int, channels: np.ndarray, channels_sr: int,
+              mono: np.ndarray) -> dict[str, Any]:
+    """Named features over frames [lo, hi), the matching source-rate channels and 44.1 kHz mono samples."""
+    a = algorithms()
+    sl = slice(lo, hi)
+    active = fd.rms_db[sl] >= SILENCE_DB
+    if not active.any():
+        active = np.ones(hi - lo, dtype=bool)
+    out: dict[str, Any] = {}
+    mf = fd.mfcc[sl][active][:, 1:]
+    dm = np.diff(fd.mfcc[sl][:, 1:], axis=0) if hi - lo > 1 else np.zeros((1, 12))
+    for stat, vals in (("mean", mf.mean(axis=0)), ("std", mf.std(axis=0)), ("dstd", dm.std(axis=0))):
+        out.update({f"mfcc_{stat}_{i + 1}": float(v) for i, v in enumerate(vals)})
+    bark = fd.bark[sl][active].mean(axis=0)
+    bark_db = 10 * np.log10(bark / (bark.sum() + EPS) + 1e-8)
+    for i in range(27):
+        out[f"bark_{i + 1}"] = float(bark_db[i])
+    sh = {k: v[sl][active] for k, v in fd.shape.items()}
+    out["spectral_centroid_mean"] = float(sh["centroid"].mean())
+    out["spectral_centroid_std"] = float(sh["centroid"].std())
+    out["spectral_spread_mean"] = float(sh["spread"].mean())
+    out["spectral_skewness_mean"] = float(sh["skew"].mean())
+    out["spectral_kurtosis_mean"] = float(np.log1p(np.maximum(sh["kurt"], -0.99)).mean())
+    out["spectral_flatness_mean"] = float(sh["flat"].mean())
+    out["spectral_rolloff_mean"] = float(sh["rolloff"].mean())
+    out["zero_crossing_rate_mean"] = float(fd.zcr[sl][active].mean())
+    psl = (fd.peak_frames >= lo) & (fd.peak_frames < hi)
+    pact = psl & (fd.rms_db[fd.peak_frames] >= SILENCE_DB)
+    if not pact.any():
+        pact = psl
+    con, val = fd.contrast[pact].mean(axis=0), fd.valley[pact].mean(axis=0)
+    for i in range(6):
+        out[f"spectral_contrast_{i + 1}"] = float(con[i])
+        out[f"spectral_valley_{i + 1}"] = float(val[i])
+    # dynamics
+    integ, lra = integrated_and_range(channels, channels_sr)
+    out["loudness_integrated"] = integ
+    out["loudness_range"] = lra
+    try:
+        out["dynamic_complexity"] = float(a.dyncomp(mono)[0]) if mono.size > TARGET_SR // 5 else 0.0
+    except RuntimeError:
+        out["dynamic_complexity"] = 0.0
+    lat, decay, tc = _envelope(fd.rms_db[sl])
+    out["log_attack_time"], out["decay_time"], out["temporal_centroid"] = lat, decay, tc
+    out["rms_std_db"] = float(np.clip(fd.rms_db[sl], -100, 0).std())
+    # rhythm
+    flux, hfc = fd.flux[sl], fd.hfc[sl]
+    dur = (hi - lo) / FRAME_RATE
+    onset_times = np.zeros(0)
+    if hi - lo > 4:
+        odf = np.vstack([flux / (flux.max() + EPS), hfc / (hfc.max() + EPS)]).astype(np.float32)
+        try:
+            onset_times = np.asarray(a.onsets(odf, [1.0, 1.0]))
+        except RuntimeError:
+            onset_times = np.zeros(0)
+    out["onset_rate"] = float(len(onset_times) / max(dur, 1e-3))
+    out["bpm"], out["bpm_confidence"] = _tempo(flux)
+    idx = np.clip((onset_times * FRAME_RATE).astype(int), 0, max(len(flux) - 1, 0))
+    med = float(np.median(flux)) + EPS
+    out["beat_strength"] = float(np.clip(flux[idx].mean() / med, 0, 50)) if idx.size else 0.0
+    # tonal
+    h36 = fd.hpcp[pact].mean(axis=0)
+    key, scale, strength = "C", "major", 0.0
+    if h36.sum() > 0:
+        with contextlib.suppress(RuntimeError):  # Key refuses degenerate profiles; keep the neutral answer
+            key, scale, strength, _ = a.key(h36.astype(np.float32))
+    h12 = h36.reshape(12, 3).sum(axis=1)
+    # HPCP bin 0 is A at referenceFrequency=440: shift so bin 0 is C, then to the tonic
+    h12 = np.roll(h12, -3)
+    tonic = KEYS.index(key) if key in KEYS else 0
+    rel = np.roll(h12, -tonic)
+    rel = rel / (rel.sum() + EPS)
+    for i in range(12):
+        out[f"hpcp_rel_{i + 1}"] = float(rel[i])
+    out["key_strength"] = float(strength)
+    out["scale_major"] = 1.0 if scale == "major" else 0.0
+    out["key"], out["scale"] = key, scale
+    pidx = np.nonzero(psl)[0]
+    tf, tdev = _tuning([fd.peak_freqs[j] for j in pidx], [fd.peak_mags[j] for j in pidx])
+    out["tuning_frequency"], out["tuning_deviation_cents"] = tf, tdev
+    p = h12 / (h12.sum() + EPS)
+    out["pitch_class_entropy"] = float(-(p[p > 0] * np.log2(p[p > 0])).sum()) if h12.sum() > 0 else 0.0
+    psel = (fd.pitch_frames >= lo) & (fd.pitch_frames < hi)
+    sal = fd.salience[psel]
+    out["pitch_salience"] = float(sal.mean()) if sal.size else 0.0
+    conf_ok = psel & (fd.pitch_conf > 0.5) & (fd.pitch > 20)
+    out["pitch_median"] = float(np.log2(np.median(fd.pitch[conf_ok]))) if conf_ok.any() else 0.0
+    inh = fd.inharm[psel]
+    inh = inh[np.isfinite(inh)]
+    out["inharmonicity"] = float(inh.mean()) if inh.size else 0.0
+    for k, v in out.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            out[k] = 0.0
+    return out
+
+
+def quality(fd: FrameData, lo: int, hi: int, dec: Decoded, samples: np.ndarray,
+            clipped_ratio: float | None = None, dc: float | None = None) -> dict[str, Any]:
+    rms_db = fd.rms_db[lo:hi]
+    dur = samples.shape[0] / TARGET_SR
+    silence = float(np.mean(rms_db < SILENCE_DB)) if rms_db.size else 1.0
+    nonzero = rms_db[rms_db > -150]
+    floor = float(np.percentile(nonzero, 10)) if nonzero.size else -120.0
+    top = float(np.percentile(nonzero, 95)) if nonzero.size else -120.0
+    peak = float(20 * np.log10(np.max(np.abs(samples)) + EPS)) if samples.size else -120.0
+    act = rms_db >= SILENCE_DB
+    spec_snr = float(np.median(fd.spectral_snr_db[lo:hi][act])) if act.any() else 0.0
+    # level spread catches noise between events; the spectral estimate catches steady tones
+    snr = max(top - floor, spec_snr, 0.0)
+    q: dict[str, Any] = {
+        "duration": round(dur, 4),
+        "sample_rate": dec.source_sample_rate,
+        "channels": dec.channels,
+        "silence_ratio": round(silence, 4),
+        "clipping_ratio": float(np.mean(np.abs(samples) >= 0.999)) if samples.size else 0.0,
+        "dc_offset": float(samples.mean()) if samples.size else 0.0,
+        "noise_floor_db": round(max(floor, -120.0), 2),
+        "snr_db": round(snr, 2),
+        "peak_db": round(max(peak, -120.0), 2),
+    }
+    flags = []
+    if silence > 0.9:
+        flags.append("silent")
+    elif silence > 0.5:
+        flags.append("mostly_silent")
+    if clipped_ratio is not None:
+        q["clipping_ratio"] = clipped_ratio
+    if dc is not None:
+        q["dc_offset"] = dc
+    if q["clipping_ratio"] > 0.001:
+        flags.append("clipped")
+    if abs(q["dc_offset"]) > 0.01:
+        flags.append("dc_offset")
+    if dur > 2 and q["snr_db"] < 12:
+        flags.append("noisy")
+    if dur < 0.5:
+        flags.append("too_short")
+    if dec.channels == 1:
+        flags.append("mono")
+    if dec.source_sample_rate < 22050:
+        flags.append("low_sample_rate")
+    q["flags"] = flags
+    return q
+
+
+def vector_of(feats: dict[str, Any]) -> np.ndarray:
+    return np.asarray([float(feats[n]) for n in FEATURE_NAMES], dtype=np.float32)
+
+
+def extract(dec: Decoded, segment_seconds: float = 30.0, segment_min_duration: float = 60.0,
+            fingerprint: bool = True) -> FeaturesOut:
+    """All features, quality flags and segments of one decoded recording."""
+    peak = float(np.max(np.abs(dec.mono))) if dec.mono.size else 0.0
+    if peak < 10 ** (-80 / 20):
+        raise FeatureError("silent: the whole file is below -80 dBFS")
+    fd = frame_data(dec.mono)
+    n = fd.mag.shape[0]
+    src = dec.source_sample_rate
+    feats = aggregate(fd, 0, n, dec.channel_audio, src, dec.mono)
+    # clipping and DC of the whole file are measured on the original samples, before resampling
+    q = quality(fd, 0, n, dec, dec.mono, dec.peak_ratio_clipped, dec.dc_offset)
+    segments: list[SegmentOut] = []
+    if dec.duration >= segment_min_duration:
+        seg_frames = round(segment_seconds * FRAME_RATE)
+        for lo in range(0, n, seg_frames):
+            hi = min(n, lo + seg_frames)
+            if (hi - lo) < seg_frames // 3 and segments:
+                break  # a short tail belongs to the previous window's neighbourhood; skip it
+            s0, s1 = lo * HS, min(dec.mono.shape[0], hi * HS + FS)
+            c0, c1 = s0 * src // TARGET_SR, s1 * src // TARGET_SR
+            sf = aggregate(fd, lo, hi, dec.channel_audio[c0:c1], src, dec.mono[s0:s1])
+            sq = quality(fd, lo, hi, dec, dec.mono[s0:s1])
+            segments.append(SegmentOut(start=round(s0 / TARGET_SR, 3), end=round(s1 / TARGET_SR, 3),
+                                       features=sf, quality=sq, vector=vector_of(sf)))
+    fp = None
+    # Chromaprint needs several seconds of audio: on short sounds it yields near-identical strings
+    # for unrelated files, so it would link false duplicates.
+    if fingerprint and dec.duration >= FINGERPRINT_MIN_SECONDS:
+        try:
+            fp = str(algorithms().chroma(dec.mono))
+        except RuntimeError:
+            fp = None  # too short for a fingerprint: dedupe by md5 only
+    return FeaturesOut(
+        extractor_version=EXTRACTOR_VERSION, duration=dec.duration, sample_rate=dec.source_sample_rate,
+        channels=dec.channels, features=feats, quality=q, vector=vector_of(feats), fingerprint=fp,
+        segments=segments,
+    )

@@ -1,0 +1,1 @@
+"""Search by sound: query examples (upload, item, segment, several), negatives, filters, pagination."""

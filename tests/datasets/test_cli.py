@@ -1,0 +1,42 @@
+"""`tessera dataset …` and `tessera export` through typer's runner, on a real SQLite catalogue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from tessera.catalog.db import Database
+from tessera.catalog.store import Catalog, FileIn, RecordIn
+from tessera.datasets.cli import register
+
+
+def test_dataset_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TESSERA_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    db = Database(f"sqlite:///{(tmp_path / 'data' / 'catalog.sqlite').resolve()}")
+    db.migrate()
+    cat = Catalog(db)
+    rec = cat.upsert_record(RecordIn("folder", "/x", "X", "CC-BY-ND-4.0", creator="A"))
+    ids = [cat.add_file(rec, FileIn(f"{i}.wav", f"{i:032d}", 10, url=f"http://h/{i}.wav"))[0] for i in range(3)]
+    app = typer.Typer()
+    app.command("noop")(lambda: None)
+    register(app)
+    r = CliRunner()
+    res = r.invoke(app, ["dataset", "create", "My set", "-i", str(ids[0]), "-i", str(ids[1]), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["members"] == 2
+    res = r.invoke(app, ["dataset", "add", "my-set", "-i", str(ids[2]), "--json"])
+    assert json.loads(res.output) == {"version": 2, "members": 3}
+    res = r.invoke(app, ["dataset", "remove", "my-set", "-i", str(ids[0]), "--json"])
+    assert json.loads(res.output) == {"version": 3, "members": 2}
+    res = r.invoke(app, ["export", "my-set", "--version", "2", "--out", str(tmp_path / "o.zip"), "--json"])
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.output)
+    assert body["members"] == 3 and any("NoDerivatives" in w for w in body["warnings"])
+    res = r.invoke(app, ["dataset", "add", "my-set", "-i", "999"])
+    assert res.exit_code == 2
+    db.dispose()

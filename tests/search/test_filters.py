@@ -1,0 +1,89 @@
+"""Filters and full-text search on a real SQLite file and the real PostgreSQL."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tessera.catalog.errors import InvalidInput
+from tessera.catalog.search_store import SearchFilter, SearchStore
+from tessera.catalog.store import Catalog, FeaturesOut, FileIn, RecordIn
+
+
+def _features(bpm: float, conf: float, key: str, scale: str, tuning: float, flags: list[str],
+              duration: float) -> FeaturesOut:
+    feats = {"bpm": bpm, "bpm_confidence": conf, "key": key, "scale": scale, "tuning_deviation_cents": tuning}
+    return FeaturesOut(extractor_version="t1", duration=duration, sample_rate=44100, channels=2, features=feats,
+                       quality={"flags": flags}, vector=np.zeros(4, np.float32))
+
+
+@pytest.fixture
+def filled(catalog: Catalog) -> dict[str, int]:
+    r1 = catalog.upsert_record(RecordIn("zenodo", "10.5281/zenodo.1", "Field recordings of the harbour",
+                                        "CC-BY-SA-4.0", creator="Ada Lovelace",
+                                        description="Gulls and foghorns recorded at dawn", keywords=["maritime"]))
+    r2 = catalog.upsert_record(RecordIn("folder", "/drums", "Drum machine kit", "CC-BY-NC-4.0",
+                                        creator="Grace Hopper", description="Kicks and snares"))
+    r3 = catalog.upsert_record(RecordIn("internet_archive", "gamelan", "Gamelan tuning studies", "CC-BY-ND-4.0",
+                                        creator="Ki Narto", keywords=["pelog", "slendro"]))
+    ids = {}
+    for name, rec, md5, bpm, conf, key, scale, tun, flags in [
+        ("foghorn", r1, "a" * 32, 60.0, 0.9, "C", "major", 2.0, []),
+        ("gulls", r1, "b" * 32, 95.0, 0.2, "E", "minor", -5.0, ["noisy"]),
+        ("kick", r2, "c" * 32, 120.0, 0.95, "A", "minor", 0.0, ["clipped"]),
+        ("snare", r2, "d" * 32, 128.0, 0.8, "A", "minor", 1.0, []),
+        ("pelog scale", r3, "e" * 32, 70.0, 0.5, "D", "major", 38.0, ["mostly_silent"]),
+    ]:
+        fid, _ = catalog.add_file(rec, FileIn(f"{name}.wav", md5, 1000, url=f"http://x/{name}.wav"))
+        catalog.save_features(fid, _features(bpm, conf, key, scale, tun, flags, 0.5 if name == "kick" else 5.0))
+        ids[name] = fid
+    return ids
+
+
+def _names(store: SearchStore, ids: dict[str, int], flt: SearchFilter) -> set[str]:
+    by_id = {v: k for k, v in ids.items()}
+    return {by_id[i] for i in store.matching_ids(flt)}
+
+
+def test_filters(catalog: Catalog, filled: dict[str, int]) -> None:
+    st = SearchStore(catalog.db)
+    assert _names(st, filled, SearchFilter()) == set(filled)
+    assert _names(st, filled, SearchFilter(licence_class="open")) == {"foghorn", "gulls"}
+    assert _names(st, filled, SearchFilter(licence_class="commercial")) == {"foghorn", "gulls", "pelog scale"}
+    assert _names(st, filled, SearchFilter(licence_class="derivatives")) == {"foghorn", "gulls", "kick", "snare"}
+    assert _names(st, filled, SearchFilter(source="folder")) == {"kick", "snare"}
+    assert _names(st, filled, SearchFilter(creator="hopper")) == {"kick", "snare"}
+    assert _names(st, filled, SearchFilter(duration_max=1.0)) == {"kick"}
+    assert _names(st, filled, SearchFilter(bpm_min=90, bpm_max=125)) == {"gulls", "kick"}
+    assert _names(st, filled, SearchFilter(bpm_min=90, bpm_max=125, bpm_confidence_min=0.5)) == {"kick"}
+    assert _names(st, filled, SearchFilter(key="A", scale="minor")) == {"kick", "snare"}
+    assert _names(st, filled, SearchFilter(tuning_min=20)) == {"pelog scale"}
+    assert _names(st, filled, SearchFilter(exclude_flags=["clipped", "noisy", "mostly_silent"])) == {
+        "foghorn", "snare"}
+    # text over title, creator, record description and keywords; prefixes; several words all match
+    assert _names(st, filled, SearchFilter(text="foghorn")) == {"foghorn", "gulls"}  # record description
+    assert _names(st, filled, SearchFilter(text="slendro")) == {"pelog scale"}  # keyword
+    assert _names(st, filled, SearchFilter(text="nart pelog")) == {"pelog scale"}
+    assert _names(st, filled, SearchFilter(text="kick OR snare\" *")) == set()  # no query syntax injection
+    # combined
+    assert _names(st, filled, SearchFilter(text="drum", exclude_flags=["clipped"])) == {"snare"}
+    rows, total = st.browse(SearchFilter(licence_class="open"), limit=1, offset=1)
+    assert total == 2 and [r.title for r in rows] == ["gulls.wav"]
+
+
+def test_text_follows_updates_and_consent(catalog: Catalog, filled: dict[str, int]) -> None:
+    st = SearchStore(catalog.db)
+    catalog.upsert_record(RecordIn("folder", "/drums", "Drum machine kit", "CC-BY-NC-4.0",
+                                   creator="Grace Hopper", description="Electronic percussion"))
+    assert _names(st, filled, SearchFilter(text="percussion")) == {"kick", "snare"}
+    assert _names(st, filled, SearchFilter(text="snares")) == set()
+    catalog.withdraw("file", str(filled["kick"]), actor="t", reason="t")
+    assert _names(st, filled, SearchFilter(text="percussion")) == {"snare"}
+
+
+def test_bad_filters(catalog: Catalog) -> None:
+    st = SearchStore(catalog.db)
+    for flt in (SearchFilter(licence_class="free"), SearchFilter(exclude_flags=["loud"]), SearchFilter(key="H"),
+                SearchFilter(bpm_min=130, bpm_max=100), SearchFilter(text="!!!")):
+        with pytest.raises(InvalidInput):
+            st.matching_ids(flt)
