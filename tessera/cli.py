@@ -206,6 +206,30 @@ def user_revoke(prefix: str) -> None:
     out.print(f"key {prefix} revoked")
 
 
+@user_app.command("password")
+def user_password(
+    name: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          envvar="TESSERA_NEW_PASSWORD", help="At least 10 characters.")],
+) -> None:
+    """Set the password a user signs in to the web app with (asked for; or $TESSERA_NEW_PASSWORD)."""
+    try:
+        _accounts().set_password(name, password)
+    except TesseraError as exc:
+        _fail(exc)
+    out.print(f"password set for {name}")
+
+
+@user_app.command("communities")
+def user_communities(name: str, communities: Annotated[list[str], typer.Argument(help="Community names.")]) -> None:
+    """Set the communities a user belongs to: they see material their communities' protocol labels restrict."""
+    try:
+        _accounts().set_communities(name, communities)
+    except TesseraError as exc:
+        _fail(exc)
+    out.print(f"{name} belongs to: {', '.join(sorted(set(communities)))}")
+
+
 @app.command()
 def withdraw(
     scope: Annotated[str, typer.Argument(help="file, record or creator")],

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from tessera.api.errors import ApiError, body
 from tessera.catalog.accounts import ANONYMOUS, AccountStore, Principal
+from tessera.catalog.protocols import EVERYONE, Viewer, set_viewer
 from tessera.catalog.settings import Settings
 
 
@@ -101,6 +102,8 @@ def install(app: object, settings: Settings, accounts: AccountStore) -> None:
         if p is None:
             return JSONResponse(body("unauthorized", "the API key is not valid or has been revoked"), 401)
         request.state.principal = p
+        # cultural protocols: moderators and admins see restricted material, others only their communities'
+        set_viewer(EVERYONE if p.at_least("moderator") else Viewer(False, frozenset(p.communities)))
         path = request.url.path
         if path.startswith("/static/") or path == "/health":
             return await call_next(request)

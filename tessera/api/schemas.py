@@ -63,6 +63,8 @@ class ItemOut(BaseModel):
     duplicate_of: int | None
     audio_url: str
     quality: dict[str, Any] | None = None
+    protocol_labels: list[dict[str, Any]] = Field(
+        default_factory=list, description="Local Contexts TK/BC labels and notices on the item or its source record")
 
 
 class SegmentOut(BaseModel):
@@ -123,7 +125,8 @@ def licence_out(spdx: str, url: str) -> LicenceOut:
     )
 
 
-def item_out(f: AudioFile, quality: dict[str, Any] | None = None) -> ItemOut:
+def item_out(f: AudioFile, quality: dict[str, Any] | None = None,
+             protocol: dict[int, list[dict[str, Any]]] | None = None) -> ItemOut:
     rec = f.record
     return ItemOut(
         id=f.id, title=f.title, creator=f.creator, filename=f.filename, format=f.format, duration=f.duration,
@@ -133,6 +136,7 @@ def item_out(f: AudioFile, quality: dict[str, Any] | None = None) -> ItemOut:
                          page_url=rec.page_url, file_url=f.url),
         consent=ConsentOut(state=f.consent_state, expires_at=f.consent_expires_at),
         duplicate_of=f.duplicate_of, audio_url=f"/api/items/{f.id}/audio", quality=quality,
+        protocol_labels=(protocol or {}).get(f.id, []),
     )
 
 

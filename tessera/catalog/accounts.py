@@ -10,9 +10,9 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from tessera.catalog.accounts_models import ApiKey, OptOut, User
 from tessera.catalog.db import Database
@@ -31,6 +31,7 @@ class Principal:
 
     name: str
     role: str
+    communities: tuple[str, ...] = ()
 
     def at_least(self, role: str) -> bool:
         return ROLE_RANK.get(self.role, 0) >= ROLE_RANK[role]
@@ -41,6 +42,27 @@ ANONYMOUS = Principal("anonymous", "anonymous")
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+# scrypt with n=2**14, r=8: ~16 MiB and tens of ms per check; passwords, unlike keys, are guessable
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+MIN_PASSWORD = 10
+SESSION_HOURS = 12
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str | None) -> bool:
+    if not stored or not stored.startswith("scrypt$"):
+        hashlib.scrypt(password.encode(), salt=b"0" * 16, dklen=32, **_SCRYPT)  # same cost: no user oracle
+        return False
+    _, salt, digest = stored.split("$")
+    got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), dklen=32, **_SCRYPT)
+    return secrets.compare_digest(got.hex(), digest)
 
 
 def normalise_opt_out(kind: str, value: str) -> str:
@@ -76,7 +98,7 @@ class AccountStore:
                 raise NotFound(f"no user {name!r}")
             u.role = role
 
-    def issue_key(self, name: str) -> str:
+    def issue_key(self, name: str, kind: str = "key", expires_at: datetime | None = None) -> str:
         """A new key for the user; the only time the plain key exists outside the client."""
         with self.db.session() as s:
             u = s.scalar(select(User).where(User.name == name))
@@ -84,8 +106,44 @@ class AccountStore:
                 raise NotFound(f"no user {name!r}")
             prefix = secrets.token_hex(4)
             key = f"tsr_{prefix}_{secrets.token_urlsafe(32)}"
-            s.add(ApiKey(user_id=u.id, prefix=prefix, key_hash=hash_key(key)))
+            s.add(ApiKey(user_id=u.id, prefix=prefix, key_hash=hash_key(key), kind=kind, expires_at=expires_at))
             return key
+
+    def set_password(self, name: str, password: str) -> None:
+        if len(password) < MIN_PASSWORD:
+            raise InvalidInput(f"a password has at least {MIN_PASSWORD} characters")
+        with self.db.session() as s:
+            u = s.scalar(select(User).where(User.name == name))
+            if u is None:
+                raise NotFound(f"no user {name!r}")
+            u.password_hash = hash_password(password)
+
+    def login(self, name: str, password: str) -> tuple[str, Principal, datetime] | None:
+        """A session key (expires after SESSION_HOURS) for a right name and password, else None."""
+        with self.db.session() as s:
+            u = s.scalar(select(User).where(User.name == name))
+            stored = u.password_hash if u is not None else None
+        if u is None or not check_password(password, stored):
+            return None
+        expires = datetime.now(UTC) + timedelta(hours=SESSION_HOURS)
+        key = self.issue_key(name, kind="session", expires_at=expires)
+        return key, Principal(u.name, u.role, tuple(u.communities or ())), expires
+
+    def logout(self, key: str) -> None:
+        """End a web session; long-lived API keys are only revoked explicitly (``revoke_key``)."""
+        with self.db.session() as s:
+            k = s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.kind == "session"))
+            if k is not None and k.revoked_at is None:
+                k.revoked_at = datetime.now(UTC)
+
+    def set_communities(self, name: str, communities: list[str]) -> None:
+        """The communities a user belongs to (as named on protocol labels): they see that community's material."""
+        clean = sorted({c.strip() for c in communities if c.strip()})
+        with self.db.session() as s:
+            u = s.scalar(select(User).where(User.name == name))
+            if u is None:
+                raise NotFound(f"no user {name!r}")
+            u.communities = clean
 
     def revoke_key(self, prefix: str) -> None:
         with self.db.session() as s:
@@ -97,10 +155,11 @@ class AccountStore:
     def authenticate(self, key: str) -> Principal | None:
         with self.db.session() as s:
             row = s.execute(
-                select(User.name, User.role).join(ApiKey, ApiKey.user_id == User.id)
-                .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
+                select(User.name, User.role, User.communities).join(ApiKey, ApiKey.user_id == User.id)
+                .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None),
+                       or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > datetime.now(UTC)))
             ).first()
-            return Principal(row.name, row.role) if row else None
+            return Principal(row.name, row.role, tuple(row.communities or ())) if row else None
 
     def list_users(self) -> list[tuple[str, str, list[str]]]:
         with self.db.session() as s:

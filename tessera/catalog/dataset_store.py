@@ -16,6 +16,7 @@ from tessera.catalog.dataset_models import Dataset, DatasetMember, DatasetVersio
 from tessera.catalog.db import Database
 from tessera.catalog.errors import Conflict, InvalidInput, NotFound
 from tessera.catalog.models import AudioFile, FileFeatures, Segment
+from tessera.catalog.moderation import ModerationStore
 from tessera.catalog.store import searchable_clause
 from tessera.catalog.taxonomy_models import Cluster, ClusteringRun, ClusterMember, Label, Scheme
 
@@ -33,7 +34,7 @@ class ExportMember:
     """Everything an export needs about one member, as plain data."""
 
     file_id: int
-    status: str  # active | withdrawn
+    status: str  # active | withdrawn | restricted (a cultural protocol hides it from this exporter)
     segment_id: int | None = None
     start: float | None = None
     end: float | None = None
@@ -58,6 +59,7 @@ class ExportMember:
     quality_flags: list[str] = field(default_factory=list)
     cluster: str | None = None  # stable cluster identity in the newest clustering run ("cluster-<identity>")
     labels: list[str] = field(default_factory=list)
+    protocol_labels: list[str] = field(default_factory=list)  # "TK Seasonal (community): text"
 
 
 @dataclass
@@ -74,6 +76,7 @@ class ExportBundle:
     origin: dict[str, Any]
     extractor_version: str | None
     members: list[ExportMember]
+    protocol_labels: list[str] = field(default_factory=list)  # on the dataset itself
 
 
 def slugify(name: str) -> str:
@@ -292,6 +295,10 @@ class DatasetStore:
             quality: dict[int, Any] = dict(s.execute(select(FileFeatures.file_id, FileFeatures.quality)
                                      .where(FileFeatures.file_id.in_(fids))).all()) if fids else {}
             taxonomy = self._taxonomy_of(s, list(rows))
+            # not visible but consent still active: a protocol label of a community hides it from this exporter
+            restricted = set(s.scalars(select(AudioFile.id).where(
+                AudioFile.id.in_([f for f in fids if f not in rows]), AudioFile.consent_state == "active")))
+            protocol = ModerationStore(self.db).protocol_labels_for_items(list(rows))
             ext = s.scalar(select(AudioFile.extractor_version).where(AudioFile.id.in_(fids),
                                                                      AudioFile.extractor_version.is_not(None))
                            .limit(1)) if fids else None
@@ -299,8 +306,9 @@ class DatasetStore:
         for m in v.members:
             f = rows.get(m.file_id)
             if f is None or f.md5 != m.md5:
-                # consent withdrawn (or the file replaced): listed, never shipped, no content kept
-                out.append(ExportMember(file_id=m.file_id, status="withdrawn", segment_id=m.segment_id))
+                # consent withdrawn (or the file replaced), or restricted: listed, never shipped, no content kept
+                status = "restricted" if f is None and m.file_id in restricted else "withdrawn"
+                out.append(ExportMember(file_id=m.file_id, status=status, segment_id=m.segment_id))
                 continue
             r = f.record
             out.append(ExportMember(
@@ -311,11 +319,15 @@ class DatasetStore:
                 source_identifier=r.identifier, source_title=r.title, doi=r.doi, page_url=r.page_url,
                 quality_flags=list((quality.get(f.id) or {}).get("flags", [])),
                 cluster=taxonomy.get(f.id, (None, []))[0], labels=taxonomy.get(f.id, (None, []))[1],
+                protocol_labels=[f"{p['name']} ({p['community']})" + (f": {p['text']}" if p["text"] else "")
+                                 for p in protocol.get(f.id, [])],
             ))
         return ExportBundle(
             dataset_id=ds.id, name=ds.name, slug=ds.slug, description=ds.description, notes=ds.notes,
             created_by=ds.created_by, version=v.version, version_notes=v.notes, version_created_at=v.created_at,
             origin=dict(v.origin or {}), extractor_version=ext, members=out,
+            protocol_labels=[f"{p['name']} ({p['community']})" + (f": {p['text']}" if p["text"] else "")
+                             for p in ModerationStore(self.db).protocol_labels("dataset", ds.id)[0]],
         )
 
 

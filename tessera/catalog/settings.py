@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     max_file_bytes: int = 2 * 1024**3
     # API
     max_page_size: int = 200
+    max_upload_bytes: int = Field(default=50 * 1024**2, description="Largest recording accepted by POST /api/search.")
     cors_origins: list[str] = Field(default_factory=list)
     editor_token: str | None = Field(
         default=None, description="Bootstrap bearer token that acts as an editor (before any user exists).")

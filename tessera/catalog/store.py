@@ -27,6 +27,8 @@ from tessera.catalog.models import (
     Segment,
     SourceRecord,
 )
+from tessera.catalog.moderation_models import ProtocolLabel
+from tessera.catalog.protocols import Viewer, current_viewer
 
 SOURCE_KINDS = ("folder", "zenodo", "internet_archive")
 
@@ -118,11 +120,32 @@ class VectorSet:
 
 
 def searchable_clause(at: datetime | None = None) -> ColumnElement[bool]:
-    """Consent rule shared by every query for searchable items."""
+    """Consent rule shared by every query for searchable items, plus the viewer's cultural protocols."""
     at = at or now_utc()
-    return and_(
+    rule = and_(
         AudioFile.consent_state == "active",
         or_(AudioFile.consent_expires_at.is_(None), AudioFile.consent_expires_at > at),
+    )
+    viewer = current_viewer()
+    return rule if viewer.sees_all else and_(rule, _protocol_clause(viewer, at))
+
+
+def _protocol_clause(viewer: Viewer, at: datetime) -> ColumnElement[bool]:
+    """Hide items (or whole records) under a restricting protocol label of a community the viewer is not in.
+
+    A seasonal label restricts only outside its season (MM-DD to MM-DD, possibly across the new year).
+    """
+    md = at.strftime("%m-%d")
+    p = ProtocolLabel
+    in_season = and_(
+        p.season_start.is_not(None), p.season_end.is_not(None),
+        or_(and_(p.season_start <= p.season_end, p.season_start <= md, p.season_end >= md),
+            and_(p.season_start > p.season_end, or_(p.season_start <= md, p.season_end >= md))),
+    )
+    hidden = and_(p.restricts.is_(True), p.community.not_in(sorted(viewer.communities)), ~in_season)
+    return and_(
+        AudioFile.id.not_in(select(p.target_id).where(p.target_kind == "item", hidden)),
+        AudioFile.record_id.not_in(select(p.target_id).where(p.target_kind == "record", hidden)),
     )
 
 

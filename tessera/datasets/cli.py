@@ -58,13 +58,25 @@ def create(
     description: Annotated[str | None, typer.Option(help="Purpose of the dataset.")] = None,
     notes: Annotated[str | None, typer.Option(help="Curation notes.")] = None,
     by: Annotated[str | None, typer.Option(help="Curator name.")] = None,
+    cluster: Annotated[int | None, typer.Option(help="Take every member of this cluster.")] = None,
+    label: Annotated[str | None, typer.Option(help="Take every item carrying this community label.")] = None,
+    text: Annotated[str | None, typer.Option(help="Take every item matching this full-text query.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a dataset (version 1) from item ids."""
+    """Create a dataset (version 1) from item ids, a cluster, a community label or a text query."""
+    from tessera.catalog.search_store import SearchFilter, SearchStore
+
     settings = Settings()
     try:
         st = _store(settings)
-        d = st.create(name, _members(item, segment), description, notes, by)
+        members = _members(item, segment)
+        origin: dict[str, object] = {"kind": "manual"}
+        if cluster is not None or label or text:
+            flt = SearchFilter(cluster_id=cluster, label=label, text=text)
+            found = sorted(SearchStore(st.db).matching_ids(flt))
+            members += [MemberIn(f) for f in found]
+            origin = {"kind": "query", "filters": {"cluster_id": cluster, "label": label, "text": text}}
+        d = st.create(name, members, description, notes, by, origin)
     except TesseraError as exc:
         _fail(exc)
         return

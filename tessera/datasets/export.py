@@ -32,7 +32,7 @@ from tessera.errors import TesseraError
 MANIFEST_FIELDS = [
     "file_id", "status", "file_name", "title", "creator", "source_kind", "source_identifier", "doi", "page_url",
     "url", "md5", "size", "duration", "licence_spdx", "licence_url", "attribution", "segment_id", "start", "end",
-    "quality_flags", "cluster", "labels", "bundled", "note",
+    "quality_flags", "cluster", "labels", "protocol_labels", "bundled", "note",
 ]
 AUDIOFOLDER_FIELDS = ["file_name", "file_id", "title", "creator", "licence_spdx", "attribution", "start", "end"]
 _MIME = {"flac": "audio/flac", "wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg", "opus": "audio/ogg",
@@ -60,6 +60,8 @@ def file_name(m: ExportMember) -> str:
 
 
 def _bundle_decision(m: ExportMember, with_audio: bool) -> tuple[bool, str]:
+    if m.status == "restricted":
+        return False, "restricted by a cultural protocol label of its community: not distributed"
     if m.status != "active":
         return False, "consent withdrawn: not distributed"
     lic = licence_for_spdx(m.licence_spdx)
@@ -82,7 +84,8 @@ def _row(m: ExportMember, bundled: bool, note: str) -> dict[str, Any]:
         "page_url": m.page_url, "url": m.url, "md5": m.md5, "size": m.size, "duration": m.duration,
         "licence_spdx": m.licence_spdx, "licence_url": m.licence_url, "attribution": m.attribution,
         "segment_id": m.segment_id, "start": m.start, "end": m.end, "quality_flags": m.quality_flags,
-        "cluster": m.cluster, "labels": m.labels, "bundled": bundled, "note": note,
+        "cluster": m.cluster, "labels": m.labels, "protocol_labels": m.protocol_labels, "bundled": bundled,
+        "note": note,
     }
 
 
@@ -129,7 +132,9 @@ def _datasheet(b: ExportBundle, rows: list[dict[str, Any]], summary: LicenceSumm
         for f in r["quality_flags"]:
             flags[f] = flags.get(f, 0) + 1
     segs = sum(1 for r in active if r.get("segment_id") is not None)
-    withdrawn = len(rows) - len(active)
+    withdrawn = sum(1 for r in rows if r["status"] == "withdrawn")
+    restricted = sum(1 for r in rows if r["status"] == "restricted")
+    protocol = sorted({p for r in active for p in r.get("protocol_labels") or []} | set(b.protocol_labels))
 
     def kv(d: dict[str, int]) -> str:
         return ", ".join(f"{k}: {v}" for k, v in sorted(d.items())) or "none"
@@ -143,13 +148,19 @@ Following *Datasheets for Datasets* (Gebru et al.).
 {b.description or 'Not stated by the curator.'}
 
 ## Composition
-- {len(rows)} members: {len(active)} available, {segs} of them segments of longer recordings, {withdrawn} withdrawn.
+- {len(rows)} members: {len(active)} available, {segs} of them segments of longer recordings, {withdrawn} withdrawn,
+  {restricted} restricted by a community's cultural protocol.
 - Total duration of available members: {dur:.1f} s.
 - Sources: {kv(sources)}.
 - Licences: {kv(summary.counts)}. {summary.summary}
 - Quality flags raised by the indexer: {kv(flags)}.
 - Each instance is an audio file (or a time range of one) with its source URL, MD5, licence and attribution
   (manifest.csv / manifest.jsonl). No labels are imposed; community labels and clusters appear where known.
+
+## Cultural protocols
+{chr(10).join('- ' + p for p in protocol) if protocol else 'No Local Contexts labels or notices are recorded.'}
+Labels that restrict use (community use only, seasonal, secret/sacred, restricted by gender) are the
+communities' own terms: respect them beyond what the licence says.
 
 ## Collection process
 Members were chosen by a curator in Tessera. Origin of this version: `{json.dumps(b.origin, sort_keys=True)}`.

@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 
 from tessera.catalog.db import Database
 from tessera.catalog.store import Catalog, FileIn, RecordIn
+from tessera.catalog.taxonomy_store import TaxonomyStore
 from tessera.datasets.cli import register
+from tests.taxonomy.helpers import save
 
 
 def test_dataset_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,4 +41,14 @@ def test_dataset_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert body["members"] == 3 and any("NoDerivatives" in w for w in body["warnings"])
     res = r.invoke(app, ["dataset", "add", "my-set", "-i", "999"])
     assert res.exit_code == 2
+    # from a cluster and from a community label
+    ts = TaxonomyStore(db)
+    run_id = save(ts, ids, [0, 0, 1])
+    first = next(c for c in ts.get_run(run_id)["clusters_detail"] if c["label"] == 0)
+    res = r.invoke(app, ["dataset", "create", "From a cluster", "--cluster", str(first["id"]), "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)["members"] == 2, res.output
+    ts.add_scheme("kin", "Kin", {"min_net_votes": 1}, "t")
+    ts.propose_label("kin", "Hum", "en", "t", item_id=ids[2])
+    res = r.invoke(app, ["dataset", "create", "From a label", "--label", "hum", "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)["members"] == 1, res.output
     db.dispose()

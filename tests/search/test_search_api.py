@@ -49,12 +49,13 @@ def test_upload_errors(indexed: Indexed) -> None:
     assert r.status_code == 422 and r.json()["error"]["code"] == "undecodable"
     r = client.post("/api/search")
     assert r.status_code == 422
-    client.app.state.max_upload_bytes = 1000  # type: ignore[attr-defined]
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    before, settings.max_upload_bytes = settings.max_upload_bytes, 1000
     try:
         r = client.post("/api/search", files={"file": ("big.wav", b"RIFF" + b"\0" * 5000, "audio/wav")})
         assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
     finally:
-        del client.app.state.max_upload_bytes  # type: ignore[attr-defined]
+        settings.max_upload_bytes = before
 
 
 def test_item_query_filters_text_pagination(indexed: Indexed) -> None:

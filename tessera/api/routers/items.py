@@ -32,6 +32,13 @@ _AUDIO_TYPES = {".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg"
                 ".aifc": "audio/aiff", ".m4a": "audio/mp4"}
 
 
+def protocols(request: Request, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Cultural protocol labels of these items (their own and their record's): shown wherever an item is."""
+    from tessera.catalog.moderation import ModerationStore
+
+    return ModerationStore(request.app.state.db).protocol_labels_for_items(ids)
+
+
 def get_indexes(request: Request) -> IndexSet:
     idx: IndexSet = request.app.state.indexes
     return idx
@@ -55,14 +62,15 @@ def list_items(
     flt = ItemFilter(licence=licence, licence_class=licence_class, source=source, record_id=record_id,
                      status=status)
     rows, total = catalog.list_items(flt, limit, offset)
-    return page(request, [item_out(r) for r in rows], total, limit, offset)
+    prot = protocols(request, [r.id for r in rows])
+    return page(request, [item_out(r, protocol=prot) for r in rows], total, limit, offset)
 
 
 @router.get("/items/{item_id}", response_model=ItemDetail, summary="One item with its features")
-def get_item(item_id: ItemId, catalog: Annotated[Catalog, Depends(get_catalog)]) -> ItemDetail:
+def get_item(request: Request, item_id: ItemId, catalog: Annotated[Catalog, Depends(get_catalog)]) -> ItemDetail:
     f = catalog.get_item(item_id)
     feats = catalog.get_features(item_id)
-    base = item_out(f, quality=feats.quality if feats else None)
+    base = item_out(f, quality=feats.quality if feats else None, protocol=protocols(request, [item_id]))
     return ItemDetail(
         **base.model_dump(), features=feats.features if feats else None,
         extractor_version=feats.extractor_version if feats else None,
@@ -72,6 +80,7 @@ def get_item(item_id: ItemId, catalog: Annotated[Catalog, Depends(get_catalog)])
 
 @router.get("/items/{item_id}/similar", response_model=SimilarOut, summary="Nearest items by sound")
 def similar(
+    request: Request,
     item_id: ItemId,
     catalog: Annotated[Catalog, Depends(get_catalog)],
     indexes: Annotated[IndexSet, Depends(get_indexes)],
@@ -91,13 +100,14 @@ def similar(
     # ask for a few more than k: hits withdrawn since the last build are dropped below
     hits = idx.search(query, k + 8, exclude_files=exclude)
     rows = catalog.get_items([h.file_id for h in hits])
+    prot = protocols(request, list(rows))
     out = []
     for h in hits:
         row = rows.get(h.file_id)
         if row is None:
             continue
         is_seg = h.segment_id is not None
-        out.append(Neighbour(item=item_out(row), distance=h.distance, segment_id=h.segment_id,
+        out.append(Neighbour(item=item_out(row, protocol=prot), distance=h.distance, segment_id=h.segment_id,
                              start=h.start if is_seg else None, end=h.end if is_seg else None))
         if len(out) == k:
             break

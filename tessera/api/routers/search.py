@@ -7,14 +7,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from tessera.api import errors
-from tessera.api.deps import page
-from tessera.api.routers.items import SpaceName, get_indexes
+from tessera.api.deps import get_settings, page
+from tessera.api.routers.items import SpaceName, get_indexes, protocols
 from tessera.api.schemas import item_out
 from tessera.catalog.search_store import SearchFilter, SearchStore
 from tessera.indexer.similarity import IndexSet
 from tessera.search.query import (
     DEFAULT_LAMBDA,
-    MAX_UPLOAD_BYTES,
     BadQuery,
     SearchPage,
     UnsupportedFormat,
@@ -80,12 +79,13 @@ def _answer(request: Request, store: SearchStore, result: SearchPage, limit: int
             query: dict[str, Any]) -> dict[str, Any]:
     rows = store_items(request, [h.file_id for h in result.hits])
     quality = store.quality_of([h.file_id for h in result.hits])
+    prot = protocols(request, list(rows))
     items = []
     for h in result.hits:
         row = rows.get(h.file_id)
         if row is None:
             continue  # withdrawn between ranking and reading
-        items.append({"item": item_out(row, quality=quality.get(h.file_id)).model_dump(mode="json"),
+        items.append({"item": item_out(row, quality=quality.get(h.file_id), protocol=prot).model_dump(mode="json"),
                       "distance": h.distance, "score": h.score, "segment_id": h.segment_id,
                       "start": h.start, "end": h.end})
     body = page(request, items, result.total, limit, offset)
@@ -138,7 +138,7 @@ async def search_upload(
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
 ) -> dict[str, Any]:
-    limit_bytes: int = getattr(request.app.state, "max_upload_bytes", MAX_UPLOAD_BYTES)
+    limit_bytes = get_settings(request).max_upload_bytes
     data = await file.read(limit_bytes + 1)  # never hold more than the limit in memory
     from starlette.concurrency import run_in_threadpool
 

@@ -1,0 +1,202 @@
+"""Sign-in for the web app, reports and the moderation queue, the audit log, cultural protocol labels."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
+
+from tessera import consent
+from tessera.api.auth import current, require
+from tessera.api.deps import get_catalog, get_settings, page
+from tessera.api.errors import ApiError
+from tessera.api.routers.consent import get_accounts
+from tessera.catalog.accounts import AccountStore, Principal
+from tessera.catalog.moderation import ModerationStore
+from tessera.catalog.protocols import KINDS
+from tessera.catalog.settings import Settings
+from tessera.catalog.store import Catalog
+from tessera.catalog.taxonomy_store import TaxonomyStore
+
+router = APIRouter(prefix="/api", tags=["moderation"])
+
+Moderator = Annotated[Principal, Depends(require("moderator"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+Id = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
+MonthDay = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+
+
+def get_moderation(request: Request) -> ModerationStore:
+    st: ModerationStore | None = getattr(request.app.state, "moderation", None)
+    if st is None:
+        st = request.app.state.moderation = ModerationStore(request.app.state.db)
+    return st
+
+
+Store = Annotated[ModerationStore, Depends(get_moderation)]
+Accounts = Annotated[AccountStore, Depends(get_accounts)]
+
+
+# -- sign-in ------------------------------------------------------------------------------
+class LoginIn(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserOut(BaseModel):
+    name: str | None
+    role: str
+    communities: list[str] = []
+
+
+@router.post("/login", summary="Sign in with a name and password; answers a session key (12 h)")
+def login(body: LoginIn, accounts: Accounts) -> dict[str, Any]:
+    got = accounts.login(body.name, body.password)
+    if got is None:
+        raise ApiError(401, "unauthorized", "wrong name or password")
+    key, who, expires = got
+    return {"token": key, "user": UserOut(name=who.name, role=who.role, communities=list(who.communities)),
+            "expires_at": expires.isoformat()}
+
+
+@router.post("/logout", summary="End this session (revokes the key it was made with)")
+def logout(request: Request, accounts: Accounts) -> dict[str, Any]:
+    _, _, token = (request.headers.get("authorization") or "").partition(" ")
+    if token:
+        accounts.logout(token.strip())
+    return {"signed_out": True}
+
+
+@router.get("/me", response_model=UserOut, summary="Who the request is made as")
+def me(request: Request) -> UserOut:
+    p = current(request)
+    return UserOut(name=None if p.role == "anonymous" else p.name, role=p.role, communities=list(p.communities))
+
+
+class CommunitiesIn(BaseModel):
+    communities: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(max_length=100)
+
+
+@router.put("/users/{name}/communities", summary="The communities a user belongs to (admins)")
+def set_communities(name: Annotated[str, PathParam(max_length=128)], body: CommunitiesIn, who: Admin,
+                    accounts: Accounts, store: Store) -> dict[str, Any]:
+    accounts.set_communities(name, body.communities)
+    store.audit(who.name, "user_communities_set", "user", None, user=name, communities=body.communities)
+    return {"name": name, "communities": sorted(set(body.communities))}
+
+
+# -- reports ------------------------------------------------------------------------------
+class ReportIn(BaseModel):
+    target_kind: Literal["item", "label"]
+    target_id: int = Field(ge=1, le=2**31 - 1)
+    reason: Literal["wrong_licence", "harmful", "cultural_sensitivity", "other"]
+    text: str | None = Field(default=None, max_length=5000)
+
+
+class ResolveIn(BaseModel):
+    action: Literal["dismiss", "no_change", "withdraw_item", "remove_label", "purge_label"] = Field(
+        description="dismiss: not a problem; no_change: resolved elsewhere; withdraw_item: consent withdrawn for "
+        "the reported item; remove_label / purge_label: remove the reported label (purge also erases its words "
+        "and history content)")
+    note: str | None = Field(default=None, max_length=5000)
+
+
+@router.post("/reports", status_code=201, summary="Report an item or a label (anyone)")
+def report(body: ReportIn, request: Request, store: Store) -> dict[str, Any]:
+    p = current(request)
+    return store.report(body.target_kind, body.target_id, body.reason, body.text,
+                        "anonymous" if p.role == "anonymous" else p.name)
+
+
+@router.get("/reports", summary="The moderation queue, oldest first (moderators)")
+def list_reports(request: Request, who: Moderator, store: Store,
+                 status: Literal["open", "resolved", "dismissed"] | None = "open",
+                 limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+    items, total = store.list_reports(status, limit, offset)
+    return page(request, items, total, limit, offset)
+
+
+@router.get("/reports/{report_id}", summary="One report (moderators)")
+def get_report(report_id: Id, who: Moderator, store: Store) -> dict[str, Any]:
+    return store.get_report(report_id)
+
+
+@router.post("/reports/{report_id}/resolve", summary="Act on a report (moderators); every action is audited")
+def resolve(report_id: Id, body: ResolveIn, request: Request, who: Moderator, store: Store,
+            catalog: Annotated[Catalog, Depends(get_catalog)],
+            settings: Annotated[Settings, Depends(get_settings)]) -> dict[str, Any]:
+    r = store.get_report(report_id)
+    if r["status"] != "open":
+        raise ApiError(409, "conflict", f"report {report_id} is already {r['status']}", status=r["status"])
+    kind = r["target_kind"]
+    if body.action == "withdraw_item":
+        if kind != "item":
+            raise ApiError(422, "invalid_input", "withdraw_item acts on item reports")
+        consent.withdraw(catalog, settings, "file", str(r["target_id"]), who.name,
+                         f"report {report_id}: {r['reason']}")
+        request.app.state.indexes.refresh()
+    elif body.action in ("remove_label", "purge_label"):
+        if kind != "label":
+            raise ApiError(422, "invalid_input", f"{body.action} acts on label reports")
+        if body.action == "purge_label":
+            store.purge_label(r["target_id"], who.name, body.note)
+        else:
+            TaxonomyStore(request.app.state.db).remove_label(r["target_id"], who.name, f"report {report_id}")
+    status = "dismissed" if body.action == "dismiss" else "resolved"
+    return store.close_report(report_id, status, body.action, body.note, who.name)
+
+
+@router.post("/labels/{label_id}/purge", summary="Erase a label's words and history content (moderators)")
+def purge_label(label_id: Id, who: Moderator, store: Store,
+                reason: Annotated[str | None, Query(max_length=2000)] = None) -> dict[str, Any]:
+    store.purge_label(label_id, who.name, reason)
+    return {"purged": label_id}
+
+
+@router.get("/audit", summary="Every moderation action: who, what, when, why (moderators)")
+def audit(request: Request, who: Moderator, store: Store, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+    items, total = store.list_audit(limit, offset)
+    return page(request, items, total, limit, offset)
+
+
+# -- cultural protocol labels -------------------------------------------------------------
+class ProtocolIn(BaseModel):
+    target_kind: Literal["item", "record", "dataset"]
+    target_id: int = Field(ge=1, le=2**31 - 1)
+    code: str = Field(min_length=1, max_length=48, description="a Local Contexts label, see GET /api/protocol-kinds")
+    community: str = Field(min_length=1, max_length=256)
+    text: str | None = Field(default=None, max_length=5000, description="the community's own words")
+    season_start: MonthDay | None = None
+    season_end: MonthDay | None = None
+
+
+@router.get("/protocol-kinds", summary="The Local Contexts TK/BC labels and notices Tessera knows")
+def protocol_kinds() -> list[dict[str, Any]]:
+    return [{"code": k.code, "name": k.name, "restricts": k.restricts, "seasonal": k.seasonal}
+            for k in KINDS.values()]
+
+
+@router.get("/protocol-labels", summary="Cultural protocol labels, optionally of one target")
+def list_protocol_labels(request: Request, store: Store,
+                         target_kind: Literal["item", "record", "dataset"] | None = None,
+                         target_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+                         limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+    items, total = store.protocol_labels(target_kind, target_id, limit, offset)
+    return page(request, items, total, limit, offset)
+
+
+@router.post("/protocol-labels", status_code=201, summary="Put a TK/BC label on an item, record or dataset "
+             "(moderators, on behalf of the community)")
+def add_protocol_label(body: ProtocolIn, who: Moderator, store: Store) -> dict[str, Any]:
+    return store.add_protocol_label(body.target_kind, body.target_id, body.code, body.community, body.text,
+                                    who.name, body.season_start, body.season_end)
+
+
+@router.delete("/protocol-labels/{label_id}", summary="Take a protocol label off (moderators)")
+def remove_protocol_label(label_id: Id, who: Moderator, store: Store) -> dict[str, Any]:
+    store.remove_protocol_label(label_id, who.name)
+    return {"removed": label_id}
