@@ -18,7 +18,7 @@ from tessera.catalog.store import FeaturesOut, SegmentOut
 from tessera.indexer.decode import TARGET_SR, Decoded
 from tessera.indexer.dictionary import EXTRACTOR_VERSION, FEATURE_NAMES
 from tessera.indexer.errors import FeatureError
-from tessera.indexer.loudness import integrated_and_range
+from tessera.indexer.loudness import KHops, k_hops, loudness_of
 
 FS, HS = 2048, 1024
 FRAME_RATE = TARGET_SR / HS
@@ -118,15 +118,22 @@ def _frames(x: np.ndarray) -> np.ndarray:
 
 def frame_data(mono: np.ndarray) -> FrameData:
     a = algorithms()
-    fr = _frames(np.ascontiguousarray(mono, dtype=np.float32))
+    x = np.ascontiguousarray(mono, dtype=np.float32)
+    fr = _frames(x)
     win = np.hanning(FS).astype(np.float32)
     # essentia's Spectrum scales like this too (magnitude of an rfft of the windowed frame)
     mag = np.abs(np.fft.rfft(fr * win, axis=1)).astype(np.float32)
-    rms = np.sqrt(np.mean(fr.astype(np.float64) ** 2, axis=1))
-    rms_db = 20 * np.log10(rms + EPS)
-    signs = np.signbit(fr)
-    zcr = np.mean(signs[:, 1:] != signs[:, :-1], axis=1)
     n = mag.shape[0]
+    # frame RMS and zero-crossing rate from running sums over the signal: O(samples), not O(frames x FS)
+    padded = np.zeros(FS + (n - 1) * HS, np.float64)
+    padded[: min(len(x), padded.size)] = x[: padded.size]
+    starts = np.arange(n) * HS
+    e = np.concatenate([[0.0], np.cumsum(padded * padded)])
+    rms = np.sqrt(np.maximum(e[starts + FS] - e[starts], 0.0) / FS)
+    rms_db = 20 * np.log10(rms + EPS)
+    signs = np.signbit(padded)
+    zc = np.concatenate([[0], np.cumsum(signs[1:] != signs[:-1])])
+    zcr = (zc[starts + FS - 1] - zc[starts]) / (FS - 1)
     power = mag.astype(np.float32) ** 2
     mfcc = (a.dct @ (20 * np.log10(np.maximum(a.mel_w @ power.T, 1e-10)))).T
     bark = (a.bark_w @ power.T).T
@@ -145,11 +152,7 @@ def frame_data(mono: np.ndarray) -> FrameData:
             pms.append(np.zeros(0, np.float32))
             continue
         if j % CONTRAST_EVERY == 0 or j == 0 or silent[peak_frames[j - 1]]:
-            c, v = a.contrast(spec)
-            # a band with (almost) no energy divides by ~0 inside SpectralContrast (values ~1e30):
-            # bound them so one empty band cannot dominate a file's statistics
-            contrast[j], valley[j] = np.clip(np.nan_to_num(c), -CONTRAST_BOUND, CONTRAST_BOUND), np.clip(
-                np.nan_to_num(v), -CONTRAST_BOUND, CONTRAST_BOUND)
+            contrast[j], valley[j] = a.contrast(spec)
         else:  # contrast changes slowly: reuse the last value, halving the cost of this algorithm
             contrast[j], valley[j] = contrast[j - 1], valley[j - 1]
         f, m = a.peaks(spec)
@@ -157,6 +160,10 @@ def frame_data(mono: np.ndarray) -> FrameData:
         pms.append(m)
         if f.size:
             hpcp[j] = a.hpcp(f, m)
+    # a band with (almost) no energy divides by ~0 inside SpectralContrast (values ~1e30 or NaN):
+    # bound them so one empty band cannot dominate a file's statistics
+    contrast = np.clip(np.nan_to_num(contrast), -CONTRAST_BOUND, CONTRAST_BOUND)
+    valley = np.clip(np.nan_to_num(valley), -CONTRAST_BOUND, CONTRAST_BOUND)
     peak_of = {int(i): j for j, i in enumerate(peak_frames)}
     pitch_frames = np.arange(0, n, PITCH_EVERY)
     pitch = np.zeros(len(pitch_frames), np.float32)
@@ -185,15 +192,15 @@ def frame_data(mono: np.ndarray) -> FrameData:
     diff = np.diff(logmag, axis=0, prepend=logmag[:1])
     flux = np.maximum(diff, 0).sum(axis=1).astype(np.float32)
     bins = np.arange(mag.shape[1], dtype=np.float32)
-    hfc = (mag.astype(np.float64) ** 2 @ bins).astype(np.float32)
+    hfc = (power @ bins).astype(np.float32)
     # a tone or a mix of partials stands far above the median bin; broadband noise does not
     med = np.median(power, axis=1) * power.shape[1]
     spec_snr = 10 * np.log10((power.sum(axis=1) + EPS) / (med + EPS))
-    return FrameData(mag, _spectral_shape(mag), rms_db, zcr, mfcc, bark, peak_frames, contrast, valley, hpcp,
+    return FrameData(mag, _spectral_shape(mag, power), rms_db, zcr, mfcc, bark, peak_frames, contrast, valley, hpcp,
                      pfs, pms, pitch_frames, pitch, pconf, sal, inh, flux, hfc, spec_snr.astype(np.float32))
 
 
-def _spectral_shape(mag: np.ndarray) -> dict[str, np.ndarray]:
+def _spectral_shape(mag: np.ndarray, power: np.ndarray) -> dict[str, np.ndarray]:
     """Per-frame centroid, spread, skewness, kurtosis, flatness and roll-off (essentia's definitions)."""
     freqs = np.linspace(0, TARGET_SR / 2, mag.shape[1])
     m = mag.astype(np.float64)
@@ -206,9 +213,9 @@ def _spectral_shape(mag: np.ndarray) -> dict[str, np.ndarray]:
     spread = np.sqrt(m2)
     skew = m3 / (m2**1.5 + EPS)
     kurt = m4 / (m2**2 + EPS) - 3.0
-    power = m * m
-    gm = np.exp(np.mean(np.log(power + EPS), axis=1))
-    flat = gm / (power.mean(axis=1) + EPS)
+    # flatness and roll-off need no float64: power is float32 already
+    gm = np.exp(np.mean(np.log(power + np.float32(EPS)), axis=1, dtype=np.float64))
+    flat = gm / (power.mean(axis=1, dtype=np.float64) + EPS)
     cum = np.cumsum(power, axis=1)
     rolloff = freqs[np.argmax(cum >= 0.85 * cum[:, -1:], axis=1)]
     return {"centroid": r1, "spread": spread, "skew": skew, "kurt": kurt, "flat": flat, "rolloff": rolloff}
@@ -269,9 +276,9 @@ def _envelope(rms_db: np.ndarray) -> tuple[float, float, float]:
     return max(lat, -3.0), float(decay), tc
 
 
-def aggregate(fd: FrameData, lo: int, hi: int, channels: np.ndarray, channels_sr: int,
+def aggregate(fd: FrameData, lo: int, hi: int, loud: tuple[KHops, int, int | None],
               mono: np.ndarray) -> dict[str, Any]:
-    """Named features over frames [lo, hi), the matching source-rate channels and 44.1 kHz mono samples."""
+    """Named features over frames [lo, hi), the matching loudness hops and 44.1 kHz mono samples."""
     a = algorithms()
     sl = slice(lo, hi)
     active = fd.rms_db[sl] >= SILENCE_DB
@@ -304,7 +311,7 @@ def aggregate(fd: FrameData, lo: int, hi: int, channels: np.ndarray, channels_sr
         out[f"spectral_contrast_{i + 1}"] = float(con[i])
         out[f"spectral_valley_{i + 1}"] = float(val[i])
     # dynamics
-    integ, lra = integrated_and_range(channels, channels_sr)
+    integ, lra = loudness_of(*loud)
     out["loudness_integrated"] = integ
     out["loudness_range"] = lra
     try:
@@ -427,7 +434,8 @@ def extract(dec: Decoded, segment_seconds: float = 30.0, segment_min_duration: f
     fd = frame_data(dec.mono)
     n = fd.mag.shape[0]
     src = dec.source_sample_rate
-    feats = aggregate(fd, 0, n, dec.channel_audio, src, dec.mono)
+    kh = k_hops(dec.channel_audio, src)  # K-weighting filtered once for the file and all its segments
+    feats = aggregate(fd, 0, n, (kh, 0, None), dec.mono)
     # clipping and DC of the whole file are measured on the original samples, before resampling
     q = quality(fd, 0, n, dec, dec.mono, dec.peak_ratio_clipped, dec.dc_offset)
     segments: list[SegmentOut] = []
@@ -439,7 +447,7 @@ def extract(dec: Decoded, segment_seconds: float = 30.0, segment_min_duration: f
                 break  # a short tail belongs to the previous window's neighbourhood; skip it
             s0, s1 = lo * HS, min(dec.mono.shape[0], hi * HS + FS)
             c0, c1 = s0 * src // TARGET_SR, s1 * src // TARGET_SR
-            sf = aggregate(fd, lo, hi, dec.channel_audio[c0:c1], src, dec.mono[s0:s1])
+            sf = aggregate(fd, lo, hi, (kh, c0 // kh.hop, c1 // kh.hop), dec.mono[s0:s1])
             sq = quality(fd, lo, hi, dec, dec.mono[s0:s1])
             segments.append(SegmentOut(start=round(s0 / TARGET_SR, 3), end=round(s1 / TARGET_SR, 3),
                                        features=sf, quality=sq, vector=vector_of(sf)))

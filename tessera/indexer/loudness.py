@@ -7,6 +7,8 @@ more than the rest of the feature set.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.signal import lfilter
 
@@ -51,17 +53,36 @@ def _lufs(p: np.ndarray) -> np.ndarray:
     return -0.691 + 10.0 * np.log10(np.maximum(p, 1e-12))
 
 
-def integrated_and_range(channels: np.ndarray, sr: int) -> tuple[float, float]:
-    """(integrated loudness in LUFS, loudness range in LU); -70 and 0 for silence or too-short input."""
+@dataclass(frozen=True)
+class KHops:
+    """K-weighted energy per 100 ms hop, summed over channels: enough to gate any stretch of the signal.
+
+    Filtering is the costly part, so a file is filtered once and its segments are measured on slices.
+    """
+
+    hops: np.ndarray
+    hop: int  # samples per hop
+    energy: float  # total K-weighted energy, for inputs shorter than one 400 ms block
+    samples: int
+
+
+def k_hops(channels: np.ndarray, sr: int) -> KHops:
     # channels are summed as they are (BS.1770, G=1 for front channels): a mono file is one channel
     x = np.asarray(channels, dtype=np.float32).reshape(len(channels), -1)
     for b, a in _k_weighting(sr):
         x = lfilter(b.astype(np.float32), a.astype(np.float32), x, axis=0)
     z = x * x
     hops, hop = _hop_energy(z, sr)
+    return KHops(hops, hop, float(z.sum(dtype=np.float64)), int(z.shape[0]))
+
+
+def loudness_of(kh: KHops, first_hop: int = 0, end_hop: int | None = None) -> tuple[float, float]:
+    """(integrated loudness in LUFS, loudness range in LU) of hops [first_hop, end_hop); -70 and 0 for silence."""
+    hops = kh.hops[first_hop:end_hop]
+    hop = kh.hop
     p = _block_power(hops, hop, 4, 1)  # 400 ms blocks, 75% overlap
     if p.size == 0:  # shorter than one 400 ms block: use what there is
-        p = np.array([z.mean(axis=0, dtype=np.float64).sum()])
+        p = np.array([hops.sum() / (hops.size * hop) if hops.size else kh.energy / max(kh.samples, 1)])
     lk = _lufs(p)
     gated = p[lk > _ABS_GATE]
     if gated.size == 0:
@@ -81,3 +102,8 @@ def integrated_and_range(channels: np.ndarray, sr: int) -> tuple[float, float]:
             if vals.size >= 2:
                 lra = float(np.percentile(vals, 95) - np.percentile(vals, 10))
     return integrated, lra
+
+
+def integrated_and_range(channels: np.ndarray, sr: int) -> tuple[float, float]:
+    """(integrated loudness in LUFS, loudness range in LU); -70 and 0 for silence or too-short input."""
+    return loudness_of(k_hops(channels, sr))
