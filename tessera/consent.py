@@ -16,6 +16,7 @@ from pathlib import Path
 from tessera.catalog.dataset_store import DatasetStore
 from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
+from tessera.indexer.preview import preview_path
 from tessera.indexer.similarity import remove_files
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ def _purge(catalog: Catalog, settings: Settings, ids: list[int], reason: str) ->
             log.warning("could not delete cached audio %s: %s", path, exc)
     if cached:
         catalog.forget_paths(list(cached))
+    for fid in ids:  # previews are derived audio: they go too
+        preview_path(settings.previews_dir, fid).unlink(missing_ok=True)
     return Withdrawal(ids, deleted, build, versions)
 
 

@@ -110,7 +110,7 @@ def install(app: object, settings: Settings, accounts: AccountStore) -> None:
         addr = request.client.host if request.client else "unknown"
         if p.role == "anonymous":
             wait = per_addr.hit(addr)
-            if not wait and path.endswith("/audio"):
+            if not wait and path.endswith(("/audio", "/preview")):
                 wait = audio_addr.hit(addr)
         else:
             wait = per_key.hit(p.name)

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
 
+    @property
+    def previews_dir(self) -> Path:
+        return self.data_dir / "previews"
+
     def ensure_dirs(self) -> None:
-        for d in (self.data_dir, self.index_dir, self.cache_dir):
+        for d in (self.data_dir, self.index_dir, self.cache_dir, self.previews_dir):
             d.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -277,3 +278,32 @@ def test_seasonal_and_record_labels(world: dict[str, Any]) -> None:
         assert r.status_code in (404, 422), (bad, r.text)
     kinds = {k["code"]: k for k in client.get("/api/protocol-kinds").json()}
     assert kinds["tk_community_use_only"]["restricts"] and not kinds["bc_provenance"]["restricts"]
+
+
+def test_previews_stay_open_and_go_with_consent(world: dict[str, Any]) -> None:
+    import io
+
+    import soundfile as sf
+
+    client, keys, ids = world["client"], world["keys"], world["ids"]
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    drone = ids["ambi_drone"]
+    settings.audio_requires_key = True
+    try:
+        assert client.get(f"/api/items/{drone}/audio").status_code == 401
+        assert client.get(f"/api/items/{drone}/audio", headers=_h(keys["editor"])).status_code == 200
+        r = client.get(f"/api/items/{drone}/preview")
+    finally:
+        settings.audio_requires_key = False
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/ogg"
+    y, sr = sf.read(io.BytesIO(r.content))
+    duration = client.get(f"/api/items/{drone}").json()["duration"]
+    assert sr == 22050 and y.ndim == 1 and abs(len(y) / sr - min(duration, 20.0)) < 0.05
+    assert np.abs(y).max() > 0.01  # real sound, not silence
+    cached = settings.previews_dir / f"{drone}.ogg"
+    assert cached.is_file()
+    assert client.get("/api/items/999999/preview").status_code == 404
+    r = client.post("/api/consent/withdrawals", headers=_h(keys["moderator"]),
+                    json={"scope": "file", "target": str(drone)})
+    assert r.status_code == 201
+    assert not cached.exists() and client.get(f"/api/items/{drone}/preview").status_code == 404

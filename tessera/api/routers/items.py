@@ -171,6 +171,26 @@ def audio(
     return StreamingResponse(_file_iter(path, 0, size), media_type=ctype, headers=headers)
 
 
+@router.get("/items/{item_id}/preview", summary="A short, light preview (first 20 s, mono Ogg Vorbis); open to all",
+            responses={200: {"content": {"audio/ogg": {}}}})
+def preview(request: Request, item_id: ItemId, catalog: Annotated[Catalog, Depends(get_catalog)]) -> Response:
+    from starlette.responses import FileResponse
+
+    from tessera.indexer.errors import DecodeError
+    from tessera.indexer.preview import make_preview, preview_path
+
+    f = catalog.get_item(item_id)  # applies consent and protocols: a hidden item has no preview either
+    dest = preview_path(get_settings(request).previews_dir, item_id)
+    if not dest.is_file():
+        if not f.path or not Path(f.path).is_file():
+            raise ApiError(404, "audio_unavailable", f"the audio of item {item_id} is not held here", file_url=f.url)
+        try:
+            make_preview(Path(f.path), dest)
+        except DecodeError as exc:
+            raise ApiError(422, "undecodable", f"no preview: {exc}") from exc
+    return FileResponse(dest, media_type="audio/ogg", headers={"Cache-Control": "public, max-age=3600"})
+
+
 @router.get("/features", summary="The data dictionary")
 def features() -> dict[str, Any]:
     return dictionary()

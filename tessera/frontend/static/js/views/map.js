@@ -59,6 +59,9 @@ function buildMap(main, run) {
   const legend = buildLegend(run, colourOf, (box) => map.fit(box), (cid) => boxOf(cid));
   main.append(el("div", { class: "map-layout" }, el("div", { class: "map-wrap" }, toolbar, stage, help, live), legend));
 
+  let hovered = -1;
+  let hoverTimer = 0;
+  let tipSeq = 0;
   const map = new PointMap(canvas, { onView: () => {
     zoomStatus.textContent = t("map.zoom_level", { zoom: Math.round(map.zoomLevel() * 100) });
     placeRing();
@@ -102,9 +105,6 @@ function buildMap(main, run) {
   }
 
   // -- hover, preview, open ----------------------------------------------------------------
-  let hovered = -1;
-  let hoverTimer = 0;
-  let tipSeq = 0;
   function placeRing() {
     if (hovered < 0 || hovered >= map.n) {
       ring.hidden = true;
@@ -337,7 +337,7 @@ function buildLegend(run, colourOf, fitTo, boxOf) {
           labels.map((l) => el("li", {}, labelChip(l)))) : null,
         el("div", { class: "legend-actions" }, showBtn),
         memberList(() => api(`/api/search?cluster=${c.id}&limit=50`).then((r) => r.items.map((h) => h.item)),
-          c.size)));
+          c.size))));
   }
   if (run.unclustered_items.length) {
     const ids = run.unclustered_items;
