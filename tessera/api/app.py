@@ -26,6 +26,7 @@ from tessera.catalog.db import Database
 from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
 from tessera.indexer.similarity import IndexSet
+from tessera.search.sandbox import DecodeSandbox
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "frontend" / "static"
@@ -62,6 +63,7 @@ def create_app(settings: Settings, migrate: bool = True) -> FastAPI:
         sweeper = asyncio.create_task(_sweep_consent(app))
         yield
         sweeper.cancel()
+        app.state.sandbox.close()
         db.dispose()
 
     app = FastAPI(
@@ -76,6 +78,7 @@ def create_app(settings: Settings, migrate: bool = True) -> FastAPI:
     app.state.catalog = Catalog(db)
     app.state.indexes = IndexSet(settings.index_dir)
     app.state.accounts = AccountStore(db)
+    app.state.sandbox = DecodeSandbox()  # uploads are decoded in limited worker processes
     errors.install(app)
     auth.install(app, settings, app.state.accounts)
     if settings.cors_origins:

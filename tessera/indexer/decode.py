@@ -55,9 +55,18 @@ def _with_essentia(path: str) -> tuple[np.ndarray, int, int]:
     return audio, int(sr), int(channels)
 
 
-def _with_soundfile(path: str) -> tuple[np.ndarray, int, int]:
+class TooLong(Exception):
+    """Raised from a header, so that no decoder tries to read the whole thing."""
+
+
+def _with_soundfile(path: str, max_seconds: float | None = None) -> tuple[np.ndarray, int, int]:
     import soundfile as sf
 
+    if max_seconds is not None:
+        # refuse from the header, before allocating: a crafted header can claim days of audio
+        info = sf.info(path)
+        if info.samplerate > 0 and info.frames / info.samplerate > max_seconds:
+            raise TooLong(f"too long: {info.frames / info.samplerate:.0f} s exceeds the limit of {max_seconds:.0f} s")
     data, sr = sf.read(path, dtype="float32", always_2d=True)
     channels = data.shape[1]
     if channels > 2:
@@ -83,11 +92,13 @@ def decode(path: str | Path, max_seconds: float | None = None) -> Decoded:
     order = ("soundfile", "essentia")
     for name in order:
         try:
-            audio, sr, channels = _with_essentia(p) if name == "essentia" else _with_soundfile(p)
+            audio, sr, channels = _with_essentia(p) if name == "essentia" else _with_soundfile(p, max_seconds)
             if audio.size == 0 or sr <= 0:
                 raise ValueError("no samples decoded")
             decoder = name
             break
+        except TooLong as exc:
+            raise DecodeError(str(exc)) from exc
         except Exception as exc:  # both libraries raise a variety of types for bad input
             reasons.append(f"{name}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
             audio = None

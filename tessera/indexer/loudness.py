@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
+from scipy.signal import sosfilt
 
 _ABS_GATE = -70.0
 
@@ -69,8 +69,9 @@ class KHops:
 def k_hops(channels: np.ndarray, sr: int) -> KHops:
     # channels are summed as they are (BS.1770, G=1 for front channels): a mono file is one channel
     x = np.asarray(channels, dtype=np.float32).reshape(len(channels), -1)
-    for b, a in _k_weighting(sr):
-        x = lfilter(b.astype(np.float32), a.astype(np.float32), x, axis=0)
+    # both biquads in one second-order-sections pass: half the cost of two lfilter calls
+    sos = np.array([np.concatenate([b, a]) for b, a in _k_weighting(sr)], dtype=np.float32)
+    x = sosfilt(sos, x, axis=0)
     z = x * x
     hops, hop = _hop_energy(z, sr)
     return KHops(hops, hop, float(z.sum(dtype=np.float64)), int(z.shape[0]))

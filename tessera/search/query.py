@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 
 from tessera.catalog.search_store import SearchFilter, SearchStore
-from tessera.errors import TesseraError
 from tessera.indexer.decode import decode
 from tessera.indexer.features import extract
 from tessera.indexer.similarity import SpaceIndex
+from tessera.search.errors import BadQuery, UnsupportedFormat, UploadTooLarge
+from tessera.search.sandbox import DecodeSandbox
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_UPLOAD_SECONDS = 600.0
@@ -44,22 +45,6 @@ _MAGIC: list[tuple[bytes, int, str]] = [
 ]
 
 
-class SearchError(TesseraError):
-    code = "search_error"
-
-
-class UploadTooLarge(SearchError):
-    code = "too_large"
-
-
-class UnsupportedFormat(SearchError):
-    code = "unsupported_format"
-
-
-class BadQuery(SearchError):
-    code = "invalid_query"
-
-
 def sniff_format(head: bytes) -> str:
     """The audio format from the first bytes, or UnsupportedFormat."""
     for magic, at, name in _MAGIC:
@@ -70,9 +55,9 @@ def sniff_format(head: bytes) -> str:
     raise UnsupportedFormat("the upload is not a recognised audio file (WAV, FLAC, Ogg/Opus, MP3, AIFF, M4A)")
 
 
-def upload_vector(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES,
-                  max_seconds: float = MAX_UPLOAD_SECONDS) -> np.ndarray:
-    """Decode an uploaded recording and return its canonical feature vector."""
+def upload_vector(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_seconds: float = MAX_UPLOAD_SECONDS,
+                  sandbox: DecodeSandbox | None = None) -> np.ndarray:
+    """Decode an uploaded recording (in the sandbox when given) and return its canonical feature vector."""
     if len(data) > max_bytes:
         raise UploadTooLarge(f"the upload is {len(data)} bytes; the limit is {max_bytes}", limit=max_bytes)
     if not data:
@@ -83,6 +68,8 @@ def upload_vector(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES,
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        if sandbox is not None:
+            return sandbox.vector(name, max_seconds)
         dec = decode(name, max_seconds=max_seconds)
         # no segments (we only need the whole-file vector) and no fingerprint: faster
         out = extract(dec, segment_min_duration=float("inf"), fingerprint=False)

@@ -12,12 +12,10 @@ from tessera.api.routers.items import SpaceName, get_indexes, protocols
 from tessera.api.schemas import item_out
 from tessera.catalog.search_store import SearchFilter, SearchStore
 from tessera.indexer.similarity import IndexSet
+from tessera.search.errors import BadQuery, Undecodable, UnsupportedFormat, UploadTooLarge
 from tessera.search.query import (
     DEFAULT_LAMBDA,
-    BadQuery,
     SearchPage,
-    UnsupportedFormat,
-    UploadTooLarge,
     build_query,
     search,
     upload_vector,
@@ -31,6 +29,7 @@ router = APIRouter(prefix="/api", tags=["search"])
 errors.register_status(UploadTooLarge, 413)
 errors.register_status(UnsupportedFormat, 415)
 errors.register_status(BadQuery, 422)
+errors.register_status(Undecodable, 422)
 
 Ids = Annotated[list[int], Query(max_length=20)]
 Flag = Literal["clipped", "mostly_silent", "silent", "noisy", "dc_offset", "too_short", "mono", "low_sample_rate"]
@@ -142,6 +141,6 @@ async def search_upload(
     data = await file.read(limit_bytes + 1)  # never hold more than the limit in memory
     from starlette.concurrency import run_in_threadpool
 
-    vec = await run_in_threadpool(upload_vector, data, limit_bytes)
+    vec = await run_in_threadpool(upload_vector, data, limit_bytes, sandbox=request.app.state.sandbox)
     q = await run_in_threadpool(build_query, store, item, None, not_item, None, [vec], lam)
     return await run_in_threadpool(_run, request, store, indexes, flt, q, space, limit, offset)

@@ -57,14 +57,17 @@ export async function render(main, { params }) {
   if (item.status !== "indexed") {
     box.append(el("p", { class: "msg warn", role: "status" }, t("item.status_" + item.status, { error: item.error || "" })));
   }
-  box.append(section("item-player", t("item.listen"), playerBlock(item, cleanups)));
-  box.append(section("item-licence", t("item.licence"), licenceBlock(item)));
-  box.append(section("item-source", t("item.source"), sourceBlock(item)));
+  const grid = el("div", { class: "item-grid" });
+  box.append(grid);
+  grid.append(section("item-player", t("item.listen"), playerBlock(item, cleanups)));
+  grid.lastChild.classList.add("wide");
+  grid.append(section("item-licence", t("item.licence"), licenceBlock(item)));
+  grid.append(section("item-source", t("item.source"), sourceBlock(item)));
   const featuresBox = el("div", {}, el("p", {}, t("app.loading")));
-  box.append(section("item-about", t("item.about"), aboutBlock(item), featuresBox));
   const similarBox = el("div");
-  box.append(section("item-similar", t("item.similar"), similarBlock(item, similarBox), similarBox));
-  box.append(section("item-report", t("report.title_item"), reportForm("item", item.id)));
+  grid.append(section("item-similar", t("item.similar"), similarBlock(item, similarBox), similarBox));
+  grid.append(section("item-about", t("item.about"), aboutBlock(item), featuresBox));
+  grid.append(section("item-report", t("report.title_item"), reportForm("item", item.id)));
   dictionary().then((dict) => featuresBox.replaceChildren(featuresBlock(item, dict)))
     .catch((err) => showError(featuresBox, err));
   return () => cleanups.forEach((f) => f());

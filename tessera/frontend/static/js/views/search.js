@@ -98,7 +98,7 @@ function build(main) {
   const flagsBox = el("fieldset", { class: "flags" }, el("legend", {}, t("search.exclude_flags")),
     FLAGS.map((f) => el("label", { class: "check" }, el("input", { type: "checkbox", name: "exclude_flag", value: f }), " ",
       t(`flag.${f}`))));
-  const filters = el("details", { class: "filter-panel" },
+  const filters = el("details", { class: "filter-panel", open: matchMedia("(min-width: 960px)").matches },
     el("summary", {}, el("span", {}, t("search.filters")), " ", el("span", { class: "active-count" })),
     el("div", { class: "filter-grid" },
       field("licence_class", t("search.licence_class"), select([["", t("search.any")], ["open", t("search.lc_open")],
