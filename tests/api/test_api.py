@@ -137,4 +137,4 @@ def test_data_dictionary_and_spaces(client: TestClient) -> None:
 def test_page_is_served(client: TestClient) -> None:
     r = client.get("/")
     assert r.status_code == 200 and "Tessera" in r.text
-    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/js/app.js").status_code == 200

@@ -79,3 +79,9 @@ def test_dataset_from_cluster_and_label_then_withdrawal(indexed) -> None:  # noq
     old = {r["file_id"]: r for r in _manifest(client, d["id"], 1)}
     assert old[gone]["status"] == "withdrawn" and not old[gone].get("md5")
     assert client.get("/api/search", params={"cluster": cluster["id"], "limit": 50}).json()["total"] == len(members) - 1
+    # ... and from the clusters and the map, in the same request cycle
+    run = client.get(f"/api/clusterings/{rep.run_id}").json()
+    assert gone not in {p["item_id"] for p in run["points"]}
+    assert all(gone not in c["exemplars"] for c in run["clusters_detail"])
+    detail = client.get(f"/api/clusters/{cluster['id']}").json()
+    assert gone not in {m["item_id"] for m in detail["members"]} and gone not in detail["exemplars"]
