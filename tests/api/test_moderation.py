@@ -223,6 +223,10 @@ def test_protocol_labels_are_shown_and_enforced(world: dict[str, Any]) -> None:
     d = client.post("/api/datasets", headers=kel, json={"name": "Kel", "members": [
         {"item_id": drone}, {"item_id": choir}]}).json()
     assert d["latest"]["member_count"] == 2
+    r = client.post("/api/protocol-labels", headers=mod, json={
+        "target_kind": "dataset", "target_id": d["id"], "code": "bc_provenance", "community": "Kel Tamasheq"})
+    assert r.status_code == 201
+    assert client.get(f"/api/datasets/{d['id']}").json()["protocol_labels"][0]["name"] == "BC Provenance"
     import io
     import json
     import zipfile
@@ -242,7 +246,7 @@ def test_protocol_labels_are_shown_and_enforced(world: dict[str, Any]) -> None:
     assert client.delete(f"/api/protocol-labels/{restricted_label}", headers=mod).status_code == 200
     assert client.get(f"/api/items/{drone}").status_code == 200
     actions = [a["action"] for a in client.get("/api/audit", headers=mod).json()["items"]]
-    assert actions.count("protocol_label_added") == 2 and "protocol_label_removed" in actions
+    assert actions.count("protocol_label_added") == 3 and "protocol_label_removed" in actions
 
 
 def test_seasonal_and_record_labels(world: dict[str, Any]) -> None:

@@ -94,6 +94,8 @@ class DatasetOut(BaseModel):
     created_at: datetime
     latest_version: int | None
     latest: VersionOut | None = None
+    protocol_labels: list[dict[str, Any]] = Field(default_factory=list,
+                                                  description="Local Contexts labels and notices on the dataset")
 
 
 def version_out(v: DatasetVersion, with_members: bool) -> VersionOut:
@@ -158,9 +160,14 @@ def list_datasets(
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetOut, summary="A dataset with its newest version")
-def get_dataset(dataset_id: DatasetId, datasets: Annotated[DatasetStore, Depends(get_dataset_store)]) -> DatasetOut:
+def get_dataset(request: Request, dataset_id: DatasetId,
+                datasets: Annotated[DatasetStore, Depends(get_dataset_store)]) -> DatasetOut:
+    from tessera.api.routers.moderation import get_moderation
+
     d = datasets.get(dataset_id)
-    return dataset_out(d, datasets.version(dataset_id))
+    out = dataset_out(d, datasets.version(dataset_id))
+    out.protocol_labels = get_moderation(request).protocol_labels("dataset", d.id)[0]
+    return out
 
 
 @router.post("/datasets/{dataset_id}/members", response_model=VersionOut, status_code=201,

@@ -38,6 +38,7 @@ async function route() {
   const seq = ++renderSeq;
   if (!ROUTES[name]) {
     cleanup();
+    main.dataset.rendered = location.hash;
     main.replaceChildren(el("h1", { tabindex: "-1" }, t("notfound.title")),
       el("p", {}, t("notfound.text")), el("p", {}, el("a", { href: "#/map" }, t("notfound.back"))));
     focusHeading(main);
@@ -45,12 +46,15 @@ async function route() {
   }
   // same view, new query (filters, pages): let the view update itself without a full re-render
   if (active && active.name === name && active.view.update && sameParams(active.params, params)) {
-    active.view.update({ params, query });
+    delete main.dataset.rendered;
+    await active.view.update({ params, query });
+    if (seq === renderSeq) main.dataset.rendered = location.hash;
     return;
   }
   cleanup();
   player.stop();
   main.setAttribute("aria-busy", "true");
+  delete main.dataset.rendered;
   const view = await ROUTES[name]();
   if (seq !== renderSeq) return;
   main.replaceChildren();
@@ -65,6 +69,7 @@ async function route() {
   }
   if (seq !== renderSeq) return;
   main.removeAttribute("aria-busy");
+  main.dataset.rendered = location.hash;
   const h1 = main.querySelector("h1");
   document.title = h1 ? `${h1.textContent} · Tessera` : "Tessera";
   if (!firstRender) focusHeading(main);

@@ -30,9 +30,9 @@ export async function render(main, { query }) {
 
 let current = null;
 export function update({ query }) {
-  if (!current) return;
+  if (!current) return null;
   fill(current, query);
-  run(current, query, { focusResults: true });
+  return run(current, query, { focusResults: true });
 }
 
 function build(main) {
