@@ -1,0 +1,73 @@
+"""Cultural protocol labels and the viewer, on SQLite and PostgreSQL; reports and the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from tessera.catalog.errors import InvalidInput, NotFound
+from tessera.catalog.moderation import ModerationStore
+from tessera.catalog.protocols import EVERYONE, PUBLIC, Viewer, in_season, reset_viewer, set_viewer
+from tessera.catalog.store import Catalog, FileIn, ItemFilter, RecordIn
+
+
+@pytest.fixture
+def world(catalog: Catalog) -> Iterator[tuple[Catalog, ModerationStore, dict[str, int], dict[str, int]]]:
+    recs = {name: catalog.upsert_record(RecordIn("folder", f"/{name}", name, "CC-BY-4.0", creator="c"))
+            for name in ("songs", "rites")}
+    files = {}
+    for i, (name, rec) in enumerate([("lullaby", "songs"), ("work song", "songs"), ("rite 1", "rites"),
+                                     ("rite 2", "rites")]):
+        files[name] = catalog.add_file(recs[rec], FileIn(f"{i}.wav", f"{i:032x}", 10, title=name))[0]
+    yield catalog, ModerationStore(catalog.db), files, recs
+
+
+def _visible(catalog: Catalog, viewer: Viewer) -> set[str]:
+    token = set_viewer(viewer)
+    try:
+        return {f.title for f in catalog.list_items(ItemFilter(), 100, 0)[0]}
+    finally:
+        reset_viewer(token)
+
+
+def test_restricting_labels_hide_from_outsiders_only(world) -> None:  # type: ignore[no-untyped-def]
+    catalog, mod, files, recs = world
+    mod.add_protocol_label("record", recs["rites"], "tk_secret_sacred", "Yolngu", None, "mod")
+    mod.add_protocol_label("item", files["lullaby"], "tk_attribution", "Yolngu", "sing it with us", "mod")
+    everyone = {"lullaby", "work song", "rite 1", "rite 2"}
+    assert _visible(catalog, EVERYONE) == everyone
+    assert _visible(catalog, PUBLIC) == {"lullaby", "work song"}
+    assert _visible(catalog, Viewer(False, frozenset({"Another"}))) == {"lullaby", "work song"}
+    assert _visible(catalog, Viewer(False, frozenset({"Yolngu"}))) == everyone
+    shown = mod.protocol_labels_for_items([files["rite 1"], files["lullaby"]])
+    assert [p["code"] for p in shown[files["rite 1"]]] == ["tk_secret_sacred"]
+    assert [p["code"] for p in shown[files["lullaby"]]] == ["tk_attribution"]
+
+
+def test_seasons(world) -> None:  # type: ignore[no-untyped-def]
+    catalog, mod, files, _ = world
+    today = datetime.now(UTC).strftime("%m-%d")
+    # a season around the new year, and one that is always over today unless today is its only day
+    mod.add_protocol_label("item", files["work song"], "tk_seasonal", "Sami", None, "mod", "12-01", "01-31")
+    winter = today[:2] >= "12" or today[:2] == "01"
+    assert ("work song" in _visible(catalog, PUBLIC)) == winter
+    assert in_season("12-01", "01-31", "12-24") and in_season("12-01", "01-31", "01-02")
+    assert not in_season("12-01", "01-31", "06-15") and in_season("03-01", "05-31", "04-01")
+    with pytest.raises(InvalidInput):
+        mod.add_protocol_label("item", files["work song"], "tk_seasonal", "Sami", None, "mod", "12-01", None)
+
+
+def test_reports_and_audit(world) -> None:  # type: ignore[no-untyped-def]
+    _, mod, files, _ = world
+    r = mod.report("item", files["lullaby"], "cultural_sensitivity", "please check", "anonymous")
+    assert mod.list_reports("open", 10, 0)[1] == 1
+    with pytest.raises(NotFound):
+        mod.report("item", 999999, "harmful", None, "anonymous")
+    with pytest.raises(InvalidInput):
+        mod.report("record", files["lullaby"], "harmful", None, "anonymous")
+    mod.close_report(r["id"], "dismissed", "dismiss", "fine as it is", "mod")
+    assert mod.list_reports("open", 10, 0)[1] == 0 and mod.list_reports("dismissed", 10, 0)[1] == 1
+    audit, total = mod.list_audit(10, 0)
+    assert total == 1 and audit[0]["action"] == "report_dismissed" and audit[0]["actor"] == "mod"
