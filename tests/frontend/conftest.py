@@ -200,9 +200,32 @@ def shot(page: Any, name: str, full_page: bool = True) -> Path:
 
 def open_route(page: Any, hash_route: str) -> None:
     """Go to a route of the app and wait until the view has rendered (main no longer busy)."""
-    page.goto(f"/{hash_route}")
-    page.wait_for_function("window.tessera && document.querySelector('main h1')")
-    page.wait_for_function("!document.querySelector('main').hasAttribute('aria-busy')")
+    same = page.url != "about:blank" and page.evaluate("h => !!window.tessera && location.hash === h", hash_route)
+    if same:  # already there: draw it again, as a click on a link to the same page does
+        page.evaluate("h => { delete document.querySelector('main').dataset.rendered; window.tessera.go(h); }",
+                      hash_route)
+    else:
+        page.goto(f"/{hash_route}")
+    wait_rendered(page)
+
+
+def wait_rendered(page: Any) -> None:
+    """Until the app has drawn the view of the current address."""
+    page.wait_for_function("document.querySelector('main').dataset.rendered === location.hash")
+
+
+def wait_hash(page: Any, part: str, exact: bool = False) -> None:
+    """Until the address's #fragment is (or contains) `part`; then until that view has been drawn."""
+    page.wait_for_function("([p, exact]) => exact ? location.hash === p : location.hash.includes(p)", arg=[part, exact])
+    wait_rendered(page)
+
+
+def wait_until(page: Any, cond: Any, timeout: float = 15.0) -> None:
+    """Poll a Python-side condition (e.g. on recorded requests) while the page keeps running."""
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "condition not met in time"
+        page.wait_for_timeout(100)
 
 
 def sign_in(page: Any, name: str, password: str = PASSWORD) -> None:

@@ -157,10 +157,16 @@ async function start() {
     }
   });
   window.addEventListener("hashchange", () => {
+    if (!location.hash.startsWith("#/")) return; // an in-page anchor, not a route
     document.getElementById("notice").textContent = "";
     route();
   });
-  if (!location.hash) history.replaceState(null, "", "#/map");
+  // the skip link moves focus to the content without touching the address (the routes live in the #)
+  document.querySelector(".skip").addEventListener("click", (e) => {
+    e.preventDefault();
+    document.getElementById("main").focus();
+  });
+  if (!location.hash.startsWith("#/")) history.replaceState(null, "", "#/map");
   await route();
   refreshSession();
 }

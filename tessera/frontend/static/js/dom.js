@@ -22,9 +22,6 @@ function append(e, children) {
   }
 }
 
-export const $ = (sel, root = document) => root.querySelector(sel);
-export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
-
 let uid = 0;
 export const nextId = (prefix = "id") => `${prefix}-${++uid}`;
 
@@ -88,27 +85,6 @@ export function pager({ total, limit, offset, onPage, label }) {
     el("button", { type: "button", disabled: offset + limit >= total, onclick: () => onPage(offset + limit) },
       t("pager.next")));
   return nav;
-}
-
-/** A disclosure: a button that shows/hides a region (aria-expanded). */
-export function disclosure(label, build, { open = false, cls = "" } = {}) {
-  const id = nextId("disc");
-  const region = el("div", { id, class: `disclosure-body ${cls}`, hidden: !open });
-  let built = false;
-  const btn = el("button", { type: "button", class: "disclosure", "aria-expanded": String(open), "aria-controls": id });
-  btn.append(label);
-  const toggle = async (force) => {
-    const show = typeof force === "boolean" ? force : region.hidden;
-    region.hidden = !show;
-    btn.setAttribute("aria-expanded", String(show));
-    if (show && !built) {
-      built = true;
-      await build(region, () => toggle(false));
-    }
-  };
-  btn.addEventListener("click", () => toggle());
-  if (open) toggle(true);
-  return { button: btn, region, toggle, wrap: el("div", { class: "disclosure-wrap" }, btn, region) };
 }
 
 export function definitionList(pairs) {

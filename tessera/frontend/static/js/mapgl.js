@@ -1,5 +1,13 @@
 // A small WebGL scatter renderer: every point in one gl.POINTS draw call, pan and zoom by two uniforms,
 // picking on the CPU through a uniform grid over the data. Falls back to a 2-D canvas without WebGL.
+//
+// Level of detail: where drawing every point is slow (software rendering, weak GPUs), frames drawn while the
+// view moves use an evenly strided subset (still one draw call), and the full set is drawn as soon as it rests.
+
+const LOD_MIN_POINTS = 30000; // below this, always draw everything
+const LOD_POINTS = 15000; // size of the subset drawn while moving
+const LOD_SLOW_MS = 34; // a full frame slower than this (about 30 fps) turns the subset on
+const IDLE_MS = 160; // the view rests after this long without a change
 
 const VERT = `
 attribute vec2 a_pos;
@@ -106,6 +114,11 @@ export class PointMap {
     this.dpr = window.devicePixelRatio || 1;
     this.frameRequested = false;
     this.drawCount = 0;
+    this.lodEnabled = true;
+    this.lodN = 0;
+    this.fullFrameMs = 0; // running estimate of how long a frame with every point takes
+    this.moving = false;
+    this.idleTimer = 0;
     this.gl = canvas.getContext("webgl", { antialias: false, alpha: false, preserveDrawingBuffer: false });
     if (this.gl) this.initGl();
     else this.ctx = canvas.getContext("2d");
@@ -133,6 +146,8 @@ export class PointMap {
     };
     this.posBuf = gl.createBuffer();
     this.colBuf = gl.createBuffer();
+    this.lodPosBuf = gl.createBuffer();
+    this.lodColBuf = gl.createBuffer();
     const range = gl.getParameter(gl.ALIASED_POINT_SIZE_RANGE);
     this.maxPointSize = range ? range[1] : 64;
     gl.clearColor(1, 1, 1, 1);
@@ -141,8 +156,7 @@ export class PointMap {
   destroy() {
     this.resizeObserver.disconnect();
     if (this.gl) {
-      this.gl.deleteBuffer(this.posBuf);
-      this.gl.deleteBuffer(this.colBuf);
+      for (const b of [this.posBuf, this.colBuf, this.lodPosBuf, this.lodColBuf]) this.gl.deleteBuffer(b);
       this.gl.deleteProgram(this.prog);
     }
   }
@@ -164,12 +178,26 @@ export class PointMap {
       }
       gl.bindBuffer(gl.ARRAY_BUFFER, this.posBuf);
       gl.bufferData(gl.ARRAY_BUFFER, pos, gl.STATIC_DRAW);
-      gl.enableVertexAttribArray(this.loc.pos);
-      gl.vertexAttribPointer(this.loc.pos, 2, gl.FLOAT, false, 0, 0);
       gl.bindBuffer(gl.ARRAY_BUFFER, this.colBuf);
       gl.bufferData(gl.ARRAY_BUFFER, colors, gl.STATIC_DRAW);
-      gl.enableVertexAttribArray(this.loc.color);
-      gl.vertexAttribPointer(this.loc.color, 4, gl.UNSIGNED_BYTE, true, 0, 0);
+      // the subset: every k-th point, so each cluster keeps its share and the drawing order is kept
+      this.lodN = 0;
+      if (this.n >= LOD_MIN_POINTS) {
+        const k = Math.ceil(this.n / LOD_POINTS);
+        const m = Math.ceil(this.n / k);
+        const lpos = new Float32Array(2 * m), lcol = new Uint8Array(4 * m);
+        for (let j = 0, i = 0; i < this.n; i += k, j++) {
+          lpos[2 * j] = pos[2 * i];
+          lpos[2 * j + 1] = pos[2 * i + 1];
+          lcol.set(colors.subarray(4 * i, 4 * i + 4), 4 * j);
+        }
+        gl.bindBuffer(gl.ARRAY_BUFFER, this.lodPosBuf);
+        gl.bufferData(gl.ARRAY_BUFFER, lpos, gl.STATIC_DRAW);
+        gl.bindBuffer(gl.ARRAY_BUFFER, this.lodColBuf);
+        gl.bufferData(gl.ARRAY_BUFFER, lcol, gl.STATIC_DRAW);
+        this.lodN = m;
+      }
+      this.fullFrameMs = 0;
     }
     if (fit) this.fit();
     else this.requestDraw();
@@ -238,8 +266,29 @@ export class PointMap {
   }
 
   changed() {
+    this.moving = true;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.moving = false;
+      this.requestDraw(); // at rest: every point
+    }, IDLE_MS);
     this.requestDraw();
     if (this.opts.onView) this.opts.onView(this.view);
+  }
+
+  /** Draw the subset now? Only while moving, with many points, once full frames have proved slow. */
+  useLod() {
+    return this.lodEnabled && this.moving && this.lodN > 0 && this.fullFrameMs > LOD_SLOW_MS;
+  }
+
+  bindPoints(lod) {
+    const gl = this.gl;
+    gl.bindBuffer(gl.ARRAY_BUFFER, lod ? this.lodPosBuf : this.posBuf);
+    gl.enableVertexAttribArray(this.loc.pos);
+    gl.vertexAttribPointer(this.loc.pos, 2, gl.FLOAT, false, 0, 0);
+    gl.bindBuffer(gl.ARRAY_BUFFER, lod ? this.lodColBuf : this.colBuf);
+    gl.enableVertexAttribArray(this.loc.color);
+    gl.vertexAttribPointer(this.loc.color, 4, gl.UNSIGNED_BYTE, true, 0, 0);
   }
 
   /** Nearest point to the CSS pixel (px, py) within radiusPx; -1 if none. */
@@ -267,16 +316,27 @@ export class PointMap {
   draw() {
     this.drawCount++;
     const size = this.currentPointSize();
+    const now = performance.now();
     if (this.gl) {
       const gl = this.gl;
       gl.viewport(0, 0, this.canvas.width, this.canvas.height);
       gl.clear(gl.COLOR_BUFFER_BIT);
       if (!this.n) return;
+      const lod = this.useLod();
+      this.lastDrawLod = lod;
       const v = this.view;
       gl.uniform2f(this.loc.center, v.cx, v.cy);
       gl.uniform2f(this.loc.scale, (2 * v.scale) / this.width, (2 * v.scale) / this.height);
       gl.uniform1f(this.loc.size, Math.min(size * this.dpr, this.maxPointSize));
-      gl.drawArrays(gl.POINTS, 0, this.n);
+      this.bindPoints(lod);
+      gl.drawArrays(gl.POINTS, 0, lod ? this.lodN : this.n);
+      if (!lod && this.lodN) {
+        // how long until the browser can show the next frame tells how slow drawing everything is
+        requestAnimationFrame(() => {
+          const ms = performance.now() - now;
+          this.fullFrameMs = this.fullFrameMs ? 0.6 * this.fullFrameMs + 0.4 * ms : ms;
+        });
+      }
       return;
     }
     const ctx = this.ctx;

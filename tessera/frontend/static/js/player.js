@@ -28,12 +28,16 @@ function setButton(btn, playing) {
 
 audio.addEventListener("ended", reset);
 
-/** Has the person interacted with the page yet? Browsers forbid sound before that, and so do we. */
+/** Has the person pressed a key or a pointer on the page yet? No sound before that. */
 export function hasInteracted() {
-  return navigator.userActivation ? navigator.userActivation.hasBeenActive : interacted;
+  return interacted;
 }
 let interacted = false;
-for (const ev of ["pointerdown", "keydown"]) window.addEventListener(ev, () => (interacted = true), { once: true });
+for (const ev of ["pointerdown", "keydown"]) {
+  window.addEventListener(ev, (e) => {
+    if (e.isTrusted) interacted = true;
+  }, { capture: true });
+}
 
 async function authorisedUrl(id) {
   // the plain URL streams with Range requests; when the server wants a key for audio we fetch with ours
@@ -48,9 +52,9 @@ async function authorisedUrl(id) {
  * Play item `id` from `start` seconds, for at most `duration` seconds (previews); `button` shows the state.
  * Answers a promise that settles once playback has started (or failed).
  */
-export async function play(id, { start = 0, duration = null, button = null, onstop = null } = {}) {
+export async function play(id, { start = 0, duration = null, button = null, onstop = null, quiet = false } = {}) {
   stop();
-  owner = { id, button, onstop };
+  owner = { id, button, onstop, quiet };
   if (button) setButton(button, true);
   const mine = owner;
   audio.src = `/api/items/${id}/audio`;
@@ -72,10 +76,14 @@ export async function play(id, { start = 0, duration = null, button = null, onst
 
 function failed(mine, err) {
   if (owner === mine) reset();
-  if (err && err.name !== "AbortError") announce(t("player.failed"));
+  // previews fail quietly (e.g. the server's audio rate limit); a pressed Play button says so
+  if (err && err.name !== "AbortError" && !mine.quiet) announce(t("player.failed"));
 }
 
+let cancelPending = () => {};
+
 function seekAndPlay(start) {
+  cancelPending();
   return new Promise((resolve, reject) => {
     const onErr = () => {
       cleanup();
@@ -94,6 +102,10 @@ function seekAndPlay(start) {
       audio.removeEventListener("loadedmetadata", go);
       audio.removeEventListener("error", onErr);
     };
+    cancelPending = () => {
+      cleanup();
+      reject(new DOMException("replaced", "AbortError"));
+    };
     audio.addEventListener("loadedmetadata", go);
     audio.addEventListener("error", onErr);
     audio.preload = "auto";
@@ -102,6 +114,7 @@ function seekAndPlay(start) {
 }
 
 export function stop() {
+  cancelPending();
   if (!audio.paused) audio.pause();
   reset();
 }

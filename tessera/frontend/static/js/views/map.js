@@ -147,7 +147,7 @@ function buildMap(main, run) {
     }).catch(() => {});
     if (preview.checked && player.hasInteracted()) {
       hoverTimer = setTimeout(() => {
-        if (hovered === i) player.play(id, { duration: PREVIEW_SECONDS });
+        if (hovered === i) player.play(id, { duration: PREVIEW_SECONDS, quiet: true });
       }, HOVER_DELAY);
     }
   }
@@ -218,7 +218,7 @@ function buildMap(main, run) {
   // -- keyboard: arrows pan, +/- zoom, 0 resets, Enter opens the sound at the crosshair ----------
   function keyPick() {
     cross.hidden = false;
-    setHover(map.pick(map.width / 2, map.height / 2, 24), { announceIt: true });
+    setHover(map.pick(map.width / 2, map.height / 2, 45), { announceIt: true });
   }
   canvas.addEventListener("keydown", (e) => {
     const step = e.shiftKey ? 200 : 60;
@@ -285,11 +285,13 @@ function buildMap(main, run) {
       load(pts);
       return map.n;
     },
-    /** Pan for `frames` animation frames; answers frame intervals and draw times (GPU-synced) in ms. */
-    bench(frames = 120) {
+    /** Pan for `frames` animation frames; answers frame intervals and draw times (GPU-synced) in ms.
+     * lod: false draws every point in every frame; true lets the renderer draw its subset while moving. */
+    bench(frames = 120, { lod = false } = {}) {
+      map.lodEnabled = lod;
       return new Promise((resolve) => {
         const intervals = [], draws = [];
-        let last = null, f = 0;
+        let last = null, f = 0, lodFrames = 0;
         const step = (now) => {
           if (last !== null) intervals.push(now - last);
           last = now;
@@ -298,8 +300,12 @@ function buildMap(main, run) {
           map.draw();
           map.finish();
           draws.push(performance.now() - t0);
+          if (map.lastDrawLod) lodFrames++;
           if (++f < frames) requestAnimationFrame(step);
-          else resolve({ points: map.n, frames, mode: map.mode, intervals, draws });
+          else {
+            map.lodEnabled = true;
+            resolve({ points: map.n, frames, mode: map.mode, intervals, draws, lodFrames, lodPoints: map.lodN });
+          }
         };
         requestAnimationFrame(step);
       });

@@ -22,7 +22,7 @@ export async function render(main, { query }) {
   main.append(el("p", { class: "intro" }, t("moderation.intro")),
     el("div", { class: "field inline" }, el("label", { for: sel.id }, t("moderation.show")), sel));
   const box = el("div", {}, el("p", {}, t("app.loading")));
-  main.append(box);
+  main.append(box, auditLog());
   try {
     const r = await api(`/api/reports?status=${status}&limit=${LIMIT}&offset=${offset}`);
     if (!r.items.length) {
@@ -37,6 +37,25 @@ export async function render(main, { query }) {
     showError(box, err);
   }
   return null;
+}
+
+/** The audit log: who did what, to what, when (never the content itself). */
+function auditLog() {
+  const body = el("div");
+  const d = el("details", { class: "panel audit" }, el("summary", {}, t("moderation.audit")), body);
+  d.addEventListener("toggle", async () => {
+    if (!d.open) return;
+    body.replaceChildren(el("p", {}, t("app.loading")));
+    try {
+      const r = await api("/api/audit?limit=50");
+      body.replaceChildren(r.items.length ? el("ul", { class: "audit-list" }, r.items.map((a) => el("li", {},
+        el("time", { datetime: a.at }, fmtDate(a.at)), " — ", t("moderation.audit_line", { actor: a.actor, action: a.action,
+          target: `${a.target_kind}${a.target_id ? ` #${a.target_id}` : ""}` })))) : el("p", {}, t("moderation.audit_empty")));
+    } catch (err) {
+      showError(body, err);
+    }
+  });
+  return d;
 }
 
 function target(rep) {
