@@ -84,8 +84,12 @@ def index(
     from tessera.indexer.run import IndexParams, run_index
 
     settings = Settings()
+    from tessera.indexer.fingerprint import DuplicateParams
+
     params = IndexParams(settings.segment_seconds, settings.segment_min_duration, settings.max_audio_seconds,
-                         settings.max_file_bytes)
+                         settings.max_file_bytes, max_memory_bytes=settings.max_memory_bytes,
+                         max_cpu_seconds_per_file=settings.max_cpu_seconds_per_file,
+                         duplicates=DuplicateParams(max_bit_error_rate=settings.duplicate_max_bit_error_rate))
     try:
         catalog = _catalog(settings)
         with _progress() as prog:
@@ -103,7 +107,7 @@ def index(
         out.print_json(json.dumps(rep.as_dict()))
         return
     out.print(f"indexed {rep.indexed} of {rep.total} files ({rep.audio_seconds:.0f} s of audio); "
-              f"{rep.failed} failed")
+              f"{rep.failed} failed; {rep.duplicates} linked as duplicates")
     for fid, reason in rep.failures:
         out.print(f"  [yellow]failed[/yellow] item {fid}: {reason}")
     for name, m in rep.manifest.get("spaces", {}).items():

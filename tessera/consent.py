@@ -53,6 +53,20 @@ def withdraw(catalog: Catalog, settings: Settings, scope: str, target: str, acto
     return _purge(catalog, settings, catalog.withdraw(scope, target, actor, reason), "consent withdrawn")
 
 
+def take_down_record(catalog: Catalog, settings: Settings, record_id: int, reason: str,
+                     keep_md5s: set[str] | None = None) -> Withdrawal:
+    """A crawler takedown (opt-out, licence no longer open, file gone at the source) of a record's files.
+
+    The same path as a withdrawal: vectors, cached audio and previews go, datasets get a new version;
+    files in ``keep_md5s`` stay. Each file gets its own consent event (actor "crawler"), so a licence that
+    is open again can bring back exactly what it took.
+    """
+    ids = catalog.active_file_ids(record_id, keep_md5s)
+    for fid in ids:
+        catalog.withdraw("file", str(fid), actor="crawler", reason=reason)
+    return _purge(catalog, settings, ids, reason) if ids else Withdrawal([], 0, None)
+
+
 def set_period(catalog: Catalog, scope: str, target: str, expires_at: datetime | None, actor: str | None,
                reason: str | None) -> list[int]:
     return catalog.set_consent_expiry(scope, target, expires_at, actor, reason)

@@ -25,6 +25,7 @@ from tessera.catalog.accounts import AccountStore
 from tessera.catalog.db import Database
 from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
+from tessera.consent import Withdrawal
 from tessera.indexer.similarity import IndexSet
 from tessera.search.sandbox import DecodeSandbox
 
@@ -32,16 +33,22 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "frontend" / "static"
 
 
-async def _sweep_consent(app: FastAPI, every: float = 60.0) -> None:
-    """Let timed consent lapse by itself: purge lapsed items and take them out of the indexes."""
+def sweep_consent_once(app: FastAPI) -> Withdrawal:
+    """One pass of the sweeper: purge items whose consent period ended and reload the indexes."""
     from tessera import consent
 
+    w = consent.sweep_expired(app.state.catalog, app.state.settings)
+    if w.file_ids:
+        log.info("consent lapsed for %d files", len(w.file_ids))
+        app.state.indexes.refresh()
+    return w
+
+
+async def _sweep_consent(app: FastAPI, every: float = 60.0) -> None:
+    """Let timed consent lapse by itself: purge lapsed items and take them out of the indexes."""
     while True:
         try:
-            w = await asyncio.to_thread(consent.sweep_expired, app.state.catalog, app.state.settings)
-            if w.file_ids:
-                log.info("consent lapsed for %d files", len(w.file_ids))
-                app.state.indexes.refresh()
+            await asyncio.to_thread(sweep_consent_once, app)
         except Exception:  # the sweeper must outlive a passing database error
             log.exception("consent sweep failed")
         await asyncio.sleep(every)

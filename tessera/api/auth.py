@@ -31,6 +31,17 @@ class SlidingWindow:
         self._events: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
+    def wait(self, key: str) -> float:
+        """The seconds ``key`` must wait before its next event is allowed (0: now), recording nothing."""
+        now = self.clock()
+        with self._lock:
+            q = self._events.get(key)
+            if not q:
+                return 0.0
+            while q and q[0] <= now - self.window:
+                q.popleft()
+            return max(q[0] + self.window - now, 0.001) if len(q) >= self.limit else 0.0
+
     def hit(self, key: str) -> float:
         """Record one event; 0 if allowed, else the seconds to wait."""
         now = self.clock()
@@ -95,11 +106,26 @@ def install(app: object, settings: Settings, accounts: AccountStore) -> None:
     per_key = SlidingWindow(settings.rate_limit_key)
     per_addr = SlidingWindow(settings.rate_limit_anonymous)
     audio_addr = SlidingWindow(settings.rate_limit_audio_anonymous)
+    export_key = SlidingWindow(settings.rate_limit_export_key)
+    # invalid keys are counted per address, or guessing keys would be free of any limit
+    failed_auth = SlidingWindow(settings.auth_failures_per_address)
+
+    def limited(wait: float) -> JSONResponse:
+        retry = max(1, math.ceil(wait))
+        return JSONResponse(
+            body("rate_limited", f"too many requests; try again in {retry} s", {"retry_after": retry}),
+            429, headers={"Retry-After": str(retry)})
 
     @app.middleware("http")
     async def _auth_and_limits(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        p = principal_for(request.headers.get("authorization"), settings, accounts)
+        addr = request.client.host if request.client else "unknown"
+        authorization = request.headers.get("authorization")
+        if authorization and (wait := failed_auth.wait(addr)):
+            return limited(wait)
+        p = principal_for(authorization, settings, accounts)
         if p is None:
+            if wait := failed_auth.hit(addr):
+                return limited(wait)
             return JSONResponse(body("unauthorized", "the API key is not valid or has been revoked"), 401)
         request.state.principal = p
         # cultural protocols: moderators and admins see restricted material, others only their communities'
@@ -107,16 +133,20 @@ def install(app: object, settings: Settings, accounts: AccountStore) -> None:
         path = request.url.path
         if path.startswith("/static/") or path == "/health":
             return await call_next(request)
-        addr = request.client.host if request.client else "unknown"
+        # exports stream whole datasets: they count like audio (and, with audio bundled, per key too)
+        is_audio = path.endswith(("/audio", "/preview", "/export"))
         if p.role == "anonymous":
             wait = per_addr.hit(addr)
-            if not wait and path.endswith(("/audio", "/preview")):
+            if not wait and is_audio:
                 wait = audio_addr.hit(addr)
         else:
             wait = per_key.hit(p.name)
+            if not wait and path.endswith("/export") and _truthy(request.query_params.get("with_audio")):
+                wait = export_key.hit(p.name)
         if wait:
-            retry = max(1, math.ceil(wait))
-            return JSONResponse(
-                body("rate_limited", f"too many requests; try again in {retry} s", {"retry_after": retry}),
-                429, headers={"Retry-After": str(retry)})
+            return limited(wait)
         return await call_next(request)
+
+
+def _truthy(v: str | None) -> bool:
+    return (v or "").strip().lower() in ("1", "true", "yes", "on", "t", "y")

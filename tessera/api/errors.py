@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tessera.catalog import errors as cat
@@ -116,7 +117,34 @@ def install(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(_allowed_methods(request))
         return JSONResponse(body(code, str(exc.detail)), exc.status_code, headers=headers or None)
 
+    # A number the database cannot hold (SQLite's 64-bit INTEGER, PostgreSQL's int4/int8) is the caller's
+    # mistake, not ours: parameter bounds catch it first, this is the net under them.
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(StatementError)
+    async def _database_value(_: Request, exc: Exception) -> JSONResponse:
+        if out_of_range(exc):
+            return JSONResponse(body("out_of_range", "a number in the request is out of range"), 422)
+        log.error("unexpected database error", exc_info=exc)
+        return JSONResponse(body("internal_error", "an unexpected error occurred; it has been logged"), 500)
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if out_of_range(exc):
+            return JSONResponse(body("out_of_range", "a number in the request is out of range"), 422)
         log.exception("unexpected error")
         return JSONResponse(body("internal_error", "an unexpected error occurred; it has been logged"), 500)
+
+
+def out_of_range(exc: BaseException) -> bool:
+    """Whether an error (or what caused it) is a value the database driver or column cannot hold."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OverflowError | DataError):
+            return True
+        orig = getattr(e, "orig", None)
+        if isinstance(orig, OverflowError) or type(orig).__name__ == "NumericValueOutOfRange":
+            return True
+        e = e.__cause__ or e.__context__
+    return False

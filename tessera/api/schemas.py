@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from tessera.catalog import licences
 from tessera.catalog.models import AudioFile, Segment
+
+# Every integer id the API accepts (path, query or body): a 64-bit signed integer the database can
+# bind, so an out-of-range number is a 422 and never reaches the driver.
+ID_MAX = 2**63 - 1
+DbId = Annotated[int, Field(ge=1, le=ID_MAX)]
 
 
 class Requires(BaseModel):

@@ -11,12 +11,14 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select
 
 from tessera.catalog.accounts_models import ApiKey, OptOut, User
 from tessera.catalog.db import Database
 from tessera.catalog.errors import Conflict, InvalidInput, NotFound
+from tessera.catalog.moderation_models import AuditEntry
 
 # Ordered by what they may do; a steward is an editor with stewardship of given schemes.
 ROLES = ("editor", "moderator", "admin")
@@ -72,11 +74,20 @@ def normalise_opt_out(kind: str, value: str) -> str:
     return v
 
 
+OPERATOR = "operator"  # the actor recorded when the CLI (someone at the machine) acts
+
+
+def _audit(s: Any, actor: str | None, action: str, target_id: int | None, **detail: Any) -> None:
+    """Account changes are audited in the same transaction: who, what, when; never a key or password."""
+    s.add(AuditEntry(actor=actor or OPERATOR, action=action, target_kind="user", target_id=target_id,
+                     detail=detail))
+
+
 class AccountStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add_user(self, name: str, role: str) -> int:
+    def add_user(self, name: str, role: str, actor: str | None = None) -> int:
         if not _NAME.match(name):
             raise InvalidInput("a user name is 1-128 letters, digits or _.@-", name=name)
         if role not in ROLES:
@@ -87,18 +98,21 @@ class AccountStore:
             u = User(name=name, role=role)
             s.add(u)
             s.flush()
+            _audit(s, actor, "user_created", u.id, user=name, role=role)
             return u.id
 
-    def set_role(self, name: str, role: str) -> None:
+    def set_role(self, name: str, role: str, actor: str | None = None) -> None:
         if role not in ROLES:
             raise InvalidInput(f"unknown role {role!r}; one of {', '.join(ROLES)}")
         with self.db.session() as s:
             u = s.scalar(select(User).where(User.name == name))
             if u is None:
                 raise NotFound(f"no user {name!r}")
+            _audit(s, actor, "user_role_set", u.id, user=name, role=role, previous_role=u.role)
             u.role = role
 
-    def issue_key(self, name: str, kind: str = "key", expires_at: datetime | None = None) -> str:
+    def issue_key(self, name: str, kind: str = "key", expires_at: datetime | None = None,
+                  actor: str | None = None) -> str:
         """A new key for the user; the only time the plain key exists outside the client."""
         with self.db.session() as s:
             u = s.scalar(select(User).where(User.name == name))
@@ -107,6 +121,8 @@ class AccountStore:
             prefix = secrets.token_hex(4)
             key = f"tsr_{prefix}_{secrets.token_urlsafe(32)}"
             s.add(ApiKey(user_id=u.id, prefix=prefix, key_hash=hash_key(key), kind=kind, expires_at=expires_at))
+            if kind == "key":  # web sessions come and go with every sign-in: not worth an audit line each
+                _audit(s, actor, "key_issued", u.id, user=name, prefix=prefix)
             return key
 
     def set_password(self, name: str, password: str) -> None:
@@ -145,11 +161,13 @@ class AccountStore:
                 raise NotFound(f"no user {name!r}")
             u.communities = clean
 
-    def revoke_key(self, prefix: str) -> None:
+    def revoke_key(self, prefix: str, actor: str | None = None) -> None:
         with self.db.session() as s:
             k = s.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
             if k is None:
                 raise NotFound(f"no key with prefix {prefix!r}")
+            if k.revoked_at is None:
+                _audit(s, actor, "key_revoked", k.user_id, prefix=prefix, kind=k.kind)
             k.revoked_at = datetime.now(UTC)
 
     def authenticate(self, key: str) -> Principal | None:
@@ -183,6 +201,9 @@ class AccountStore:
                 row = OptOut(kind=kind, value=v, reason=reason, created_by=by)
                 s.add(row)
                 s.flush()
+                # the audit names the kind only: the value may be a person's e-mail or name
+                s.add(AuditEntry(actor=by or OPERATOR, action="opt_out_added", target_kind="opt_out",
+                                 target_id=row.id, detail={"kind": kind, "reason": reason}))
             return row.id
 
     def list_opt_outs(self) -> list[OptOut]:

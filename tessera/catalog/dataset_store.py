@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,8 +17,9 @@ from tessera.catalog.db import Database
 from tessera.catalog.errors import Conflict, InvalidInput, NotFound
 from tessera.catalog.models import AudioFile, FileFeatures, Segment
 from tessera.catalog.moderation import ModerationStore
-from tessera.catalog.store import searchable_clause
+from tessera.catalog.store import dataset_visible_clause, searchable_clause
 from tessera.catalog.taxonomy_models import Cluster, ClusteringRun, ClusterMember, Label, Scheme
+from tessera.catalog.taxonomy_store import absorbed_identities
 
 MAX_MEMBERS = 100_000
 
@@ -57,7 +58,7 @@ class ExportMember:
     doi: str | None = None
     page_url: str | None = None
     quality_flags: list[str] = field(default_factory=list)
-    cluster: str | None = None  # stable cluster identity in the newest clustering run ("cluster-<identity>")
+    cluster: str | None = None  # stable cluster identity in the bundle's clustering run ("cluster-<identity>")
     labels: list[str] = field(default_factory=list)
     protocol_labels: list[str] = field(default_factory=list)  # "TK Seasonal (community): text"
 
@@ -77,6 +78,8 @@ class ExportBundle:
     extractor_version: str | None
     members: list[ExportMember]
     protocol_labels: list[str] = field(default_factory=list)  # on the dataset itself
+    # the run the cluster column comes from: id, space, params, extractor version, created_at, why chosen
+    clustering: dict[str, Any] | None = None
 
 
 def slugify(name: str) -> str:
@@ -92,7 +95,7 @@ class DatasetStore:
     def get(self, ref: int | str) -> Dataset:
         """A dataset by id or slug."""
         with self.db.session() as s:
-            q = select(Dataset).options(selectinload(Dataset.versions))
+            q = select(Dataset).options(selectinload(Dataset.versions)).where(dataset_visible_clause(Dataset.id))
             row = s.scalar(q.where(Dataset.id == ref) if isinstance(ref, int) else q.where(Dataset.slug == ref))
             if row is None:
                 raise NotFound(f"dataset {ref} not found", id=ref)
@@ -100,21 +103,25 @@ class DatasetStore:
 
     def list_datasets(self, limit: int, offset: int) -> tuple[list[Dataset], int]:
         with self.db.session() as s:
-            total = int(s.scalar(select(func.count(Dataset.id))) or 0)
-            rows = s.scalars(select(Dataset).options(selectinload(Dataset.versions)).order_by(Dataset.id)
+            visible = dataset_visible_clause(Dataset.id)
+            total = int(s.scalar(select(func.count(Dataset.id)).where(visible)) or 0)
+            rows = s.scalars(select(Dataset).options(selectinload(Dataset.versions)).where(visible)
+                             .order_by(Dataset.id)
                              .limit(limit).offset(offset)).all()
             return list(rows), total
 
     def version(self, dataset_id: int, version: int | None = None) -> DatasetVersion:
         """One version with its members (the newest when ``version`` is None)."""
         with self.db.session() as s:
-            q = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id).options(
+            q = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id,
+                                             dataset_visible_clause(DatasetVersion.dataset_id)).options(
                 selectinload(DatasetVersion.members))
             q = q.where(DatasetVersion.version == version) if version is not None else q.order_by(
                 DatasetVersion.version.desc()).limit(1)
             row = s.scalar(q)
             if row is None:
-                if s.get(Dataset, dataset_id) is None:
+                if s.scalar(select(Dataset.id).where(Dataset.id == dataset_id,
+                                                     dataset_visible_clause(Dataset.id))) is None:
                     raise NotFound(f"dataset {dataset_id} not found", id=dataset_id)
                 raise NotFound(f"dataset {dataset_id} has no version {version}", id=dataset_id, version=version)
             return row
@@ -205,6 +212,55 @@ class DatasetStore:
             assert out is not None
             return out
 
+    def edit(self, dataset_id: int, changes: Mapping[str, str | None], created_by: str | None = None,
+             version_notes: str | None = None) -> DatasetVersion:
+        """Change the purpose (``description``) and/or curation ``notes``: a new version, same members.
+
+        The version's origin keeps the old and new texts, so every older version's export still
+        states the purpose and notes it had (see ``texts_at``).
+        """
+        bad = set(changes) - {"description", "notes"}
+        if bad or not changes:
+            raise InvalidInput("give a new description (purpose) and/or notes", fields=sorted(bad))
+        prev = self.version(dataset_id)
+        try:
+            with self.db.session() as s:
+                ds = s.get(Dataset, dataset_id)
+                if ds is None:
+                    raise NotFound(f"dataset {dataset_id} not found", id=dataset_id)
+                before = {k: getattr(ds, k) for k in changes}
+                if before == dict(changes):
+                    raise InvalidInput("nothing to change: the texts are the same")
+                members = [DatasetMember(file_id=m.file_id, segment_id=m.segment_id, start=m.start, end=m.end,
+                                         md5=m.md5, position=0) for m in prev.members]
+                v = self._add_version(s, dataset_id, prev.version + 1, members,
+                                      version_notes or f"{' and '.join(sorted(changes))} edited", created_by,
+                                      {"kind": "edit", "changed": dict(changes), "previous": before})
+                for k, val in changes.items():
+                    setattr(ds, k, val)
+                ds.updated_at = v.created_at
+                vid = v.id
+        except IntegrityError as exc:
+            raise Conflict("the dataset changed meanwhile; try again") from exc
+        with self.db.session() as s:
+            out = s.scalar(select(DatasetVersion).where(DatasetVersion.id == vid)
+                           .options(selectinload(DatasetVersion.members)))
+            assert out is not None
+            return out
+
+    def texts_at(self, ds: Dataset, version: int) -> dict[str, str | None]:
+        """Purpose and notes as they were at ``version``: the first later edit remembers the old text."""
+        texts: dict[str, str | None] = {"description": ds.description, "notes": ds.notes}
+        found: set[str] = set()
+        for v in self.versions(ds.id):
+            if v.version <= version or (v.origin or {}).get("kind") != "edit":
+                continue
+            for k, old in ((v.origin or {}).get("previous") or {}).items():
+                if k in texts and k not in found:
+                    texts[k] = old
+                    found.add(k)
+        return texts
+
     @staticmethod
     def _add_version(s: Any, dataset_id: int, number: int, members: list[DatasetMember], notes: str | None,
                      created_by: str | None, origin: dict[str, Any]) -> DatasetVersion:
@@ -249,25 +305,49 @@ class DatasetStore:
 
     # -- export ---------------------------------------------------------------------------
     @staticmethod
-    def _taxonomy_of(s: Any, fids: Sequence[int]) -> dict[int, tuple[str | None, list[str]]]:
-        """Cluster identity (newest run, the "all" space preferred) and accepted labels of each file.
+    def _clustering_run(s: Any, origin: dict[str, Any], run_id: int | None) -> dict[str, Any] | None:
+        """The run an export states: the one asked for, else the run of the cluster the version was
+        made from, else the newest run (the "all" space preferred)."""
+        why = "asked for by the exporter"
+        if run_id is None:
+            cid = origin.get("cluster_id") or (origin.get("filters") or {}).get("cluster_id")
+            if cid is not None:
+                run_id = s.scalar(select(Cluster.run_id).where(Cluster.id == int(cid)))
+                why = f"the run of cluster {cid}, which this version was made from"
+        if run_id is None:
+            run_id = s.scalar(select(ClusteringRun.id).order_by((ClusteringRun.space == "all").desc(),
+                                                                ClusteringRun.id.desc()).limit(1))
+            why = "the newest clustering run at export time"
+        if run_id is None:
+            return None
+        run = s.get(ClusteringRun, run_id)
+        if run is None:
+            raise NotFound(f"clustering run {run_id} not found", id=run_id)
+        return {"run_id": run.id, "space": run.space, "params": dict(run.params or {}),
+                "extractor_version": run.extractor_version, "items": run.n_items, "clusters": run.n_clusters,
+                "created_at": run.created_at.isoformat() if run.created_at else None, "chosen": why}
 
-        Labels come from the file itself and from its cluster, written "text@lang (scheme)".
+    @staticmethod
+    def _taxonomy_of(s: Any, fids: Sequence[int], run_id: int | None) -> dict[int, tuple[str | None, list[str]]]:
+        """Cluster identity in the given run and accepted labels of each file.
+
+        Labels come from the file itself, from its cluster and from clusters merged into it, written
+        "text@lang (scheme)".
         """
         if not fids:
             return {}
-        run_id = s.scalar(select(ClusteringRun.id).order_by((ClusteringRun.space == "all").desc(),
-                                                            ClusteringRun.id.desc()).limit(1))
         ident: dict[int, int] = {}
         if run_id is not None:
             ident = {int(f): int(i) for f, i in s.execute(
                 select(ClusterMember.file_id, Cluster.identity_id).join(Cluster, Cluster.id == ClusterMember.cluster_id)
                 .where(ClusterMember.run_id == run_id, ClusterMember.file_id.in_(list(fids))))}
+        absorbed = absorbed_identities(s, sorted(set(ident.values())))
+        every = set(ident.values()) | {j for js in absorbed.values() for j in js}
         rows = s.execute(
             select(Label.file_id, Label.identity_id, Label.text, Label.lang, Scheme.slug)
             .join(Scheme, Scheme.id == Label.scheme_id)
             .where(Label.status == "accepted",
-                   Label.file_id.in_(list(fids)) | Label.identity_id.in_(sorted(set(ident.values()))))
+                   Label.file_id.in_(list(fids)) | Label.identity_id.in_(sorted(every)))
             .order_by(Label.id)).all()
         by_file: dict[int, list[str]] = {}
         by_identity: dict[int, list[str]] = {}
@@ -280,12 +360,17 @@ class DatasetStore:
         out: dict[int, tuple[str | None, list[str]]] = {}
         for f in fids:
             i = ident.get(int(f))
-            out[int(f)] = (f"cluster-{i}" if i is not None else None,
-                           by_file.get(int(f), []) + (by_identity.get(i, []) if i is not None else []))
+            labs = list(by_file.get(int(f), []))
+            if i is not None:
+                for j in [i, *absorbed.get(i, [])]:
+                    labs += [t for t in by_identity.get(j, []) if t not in labs]
+            out[int(f)] = (f"cluster-{i}" if i is not None else None, labs)
         return out
 
-    def export_bundle(self, dataset_id: int, version: int | None = None) -> ExportBundle:
-        """The members of a version with what the catalogue knows now; withdrawn ones are marked, not described."""
+    def export_bundle(self, dataset_id: int, version: int | None = None, run_id: int | None = None) -> ExportBundle:
+        """The members of a version with what the catalogue knows now; withdrawn ones are marked, not described.
+
+        ``run_id`` chooses the clustering run of the cluster column (see ``_clustering_run``)."""
         ds = self.get(dataset_id)
         v = self.version(dataset_id, version)
         fids = sorted({m.file_id for m in v.members})
@@ -294,7 +379,8 @@ class DatasetStore:
                                                 .options(selectinload(AudioFile.record)))} if fids else {}
             quality: dict[int, Any] = dict(s.execute(select(FileFeatures.file_id, FileFeatures.quality)
                                      .where(FileFeatures.file_id.in_(fids))).all()) if fids else {}
-            taxonomy = self._taxonomy_of(s, list(rows))
+            clustering = self._clustering_run(s, dict(v.origin or {}), run_id)
+            taxonomy = self._taxonomy_of(s, list(rows), clustering["run_id"] if clustering else None)
             # not visible but consent still active: a protocol label of a community hides it from this exporter
             restricted = set(s.scalars(select(AudioFile.id).where(
                 AudioFile.id.in_([f for f in fids if f not in rows]), AudioFile.consent_state == "active")))
@@ -322,12 +408,14 @@ class DatasetStore:
                 protocol_labels=[f"{p['name']} ({p['community']})" + (f": {p['text']}" if p["text"] else "")
                                  for p in protocol.get(f.id, [])],
             ))
+        texts = self.texts_at(ds, v.version)
         return ExportBundle(
-            dataset_id=ds.id, name=ds.name, slug=ds.slug, description=ds.description, notes=ds.notes,
+            dataset_id=ds.id, name=ds.name, slug=ds.slug, description=texts["description"], notes=texts["notes"],
             created_by=ds.created_by, version=v.version, version_notes=v.notes, version_created_at=v.created_at,
             origin=dict(v.origin or {}), extractor_version=ext, members=out,
             protocol_labels=[f"{p['name']} ({p['community']})" + (f": {p['text']}" if p["text"] else "")
                              for p in ModerationStore(self.db).protocol_labels("dataset", ds.id)[0]],
+            clustering=clustering,
         )
 
 

@@ -100,9 +100,12 @@ def _from_parts(elements: str, version: str | None, port: str | None) -> str:
     return spdx
 
 
+# A port is a jurisdiction after the version (/3.0/us/, /2.5/scotland/); the words that may follow a
+# version (deed, legalcode, rdf) are never ports.
 _URL_RE = re.compile(
     r"^(?:https?://)?(?:www\.)?creativecommons\.org/(?P<kind>licenses|licences|publicdomain)/"
-    r"(?P<what>[a-z-]+)(?:/(?P<version>\d\.\d))?(?:/(?P<port>[a-z]{2,3}))?"
+    r"(?P<what>[a-z-]+)(?:/(?P<version>\d\.\d))?"
+    r"(?:/(?P<port>(?!(?:deed|legalcode|rdf)(?:[./]|$))[a-z]{2,}))?"
     r"(?:/(?:deed(?:\.[a-z_-]+)?|legalcode(?:\.[a-z_-]+)?|rdf)?)?/?(?:[?#].*)?$",
     re.IGNORECASE,
 )
@@ -112,6 +115,9 @@ _ALIASES = {
     "creative commons zero": "CC0-1.0", "creative commons 0": "CC0-1.0", "public domain dedication": "CC0-1.0",
     "pdm": "CC-PDM-1.0", "cc-pdm-1.0": "CC-PDM-1.0", "cc-pdm": "CC-PDM-1.0", "public domain mark": "CC-PDM-1.0",
     "public domain": "CC-PDM-1.0", "publicdomain": "CC-PDM-1.0", "cc-pd": "CC-PDM-1.0",
+    # Zenodo's legacy ids: "other-pd" is its public-domain choice; "cc-nc" was "Creative Commons
+    # Attribution-NonCommercial", with no version, so the current one (restricted, like every NC)
+    "other-pd": "CC-PDM-1.0", "cc-nc": "CC-BY-NC-4.0",
 }
 
 
@@ -149,6 +155,8 @@ def normalise(value: str) -> Licence:
     m = _URL_RE.match(raw)
     if m:
         kind, what = m.group("kind").lower(), m.group("what").lower()
+        if what == "publicdomain":  # the retired /licenses/publicdomain/ (PD certification): a PD mark
+            return licence_for_spdx("CC-PDM-1.0")
         if kind == "publicdomain":
             if what == "zero":
                 return licence_for_spdx("CC0-1.0")
@@ -162,7 +170,7 @@ def normalise(value: str) -> Licence:
             lic = replace(lic, url=f"{lic.url}{port.lower()}/")
         return lic
     # SPDX-like ids: CC-BY-4.0, cc-by-sa-3.0-us, CC-BY-NC-4.0, cc-by (Zenodo, no version)
-    m2 = re.fullmatch(r"cc[-_ ](by(?:[-_ ](?:nc|sa|nd))*)(?:[-_ ](\d\.\d))?(?:[-_ ]([a-z]{2,3}))?", low)
+    m2 = re.fullmatch(r"cc[-_ ](by(?:[-_ ](?:nc|sa|nd))*)(?:[-_ ](\d\.\d)(?:[-_ ]([a-z]{2,}))?)?", low)
     if m2:
         return licence_for_spdx(_from_parts(m2.group(1).replace(" ", "-"), m2.group(2), m2.group(3)))
     prose = _from_prose(raw)

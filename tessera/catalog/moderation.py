@@ -43,11 +43,28 @@ class ModerationStore:
             self._audit(s, actor, action, target_kind, target_id, **detail)
 
     def list_audit(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """Moderation, account and consent actions, newest first, in one log.
+
+        Consent events keep their own table (the crawler and the catalogue write them); they are merged
+        here with ``source`` "consent", so a moderator reads one history of who did what.
+        """
+        from tessera.catalog.models import ConsentEvent
+
+        want = offset + limit
         with self.db.session() as s:
             total = int(s.scalar(select(func.count(AuditEntry.id))) or 0)
-            rows = s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)).all()
-            return [{"id": a.id, "actor": a.actor, "action": a.action, "target_kind": a.target_kind,
-                     "target_id": a.target_id, "detail": a.detail, "at": _iso(a.at)} for a in rows], total
+            total += int(s.scalar(select(func.count(ConsentEvent.id))) or 0)
+            mod = [{"id": a.id, "source": "moderation", "actor": a.actor, "action": a.action,
+                    "target_kind": a.target_kind, "target_id": a.target_id, "detail": a.detail, "at": a.at}
+                   for a in s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(want))]
+            con = [{"id": e.id, "source": "consent", "actor": e.actor or "unknown", "action": f"consent_{e.action}",
+                    "target_kind": e.scope, "target_id": None,
+                    "detail": {"target": e.target, "reason": e.reason, "files": e.file_ids,
+                               "expires_at": _iso(e.expires_at)}, "at": e.at}
+                   for e in s.scalars(select(ConsentEvent).order_by(ConsentEvent.id.desc()).limit(want))]
+        merged = sorted(mod + con, key=lambda r: (r["at"] or datetime.min.replace(tzinfo=UTC), r["source"], r["id"]),
+                        reverse=True)[offset:want]
+        return [{**r, "at": _iso(r["at"])} for r in merged], total
 
     # -- reports -------------------------------------------------------------------------
     @staticmethod
@@ -164,6 +181,16 @@ class ModerationStore:
             self._audit(s, actor, "protocol_label_removed", p.target_kind, p.target_id, code=p.code,
                         community=p.community)
             s.delete(p)
+
+    def protocol_fingerprint(self) -> str:
+        """A digest of every restricting label (what decides who sees what): changes whenever one does."""
+        import hashlib
+
+        p = ProtocolLabel
+        with self.db.session() as s:
+            rows = s.execute(select(p.id, p.target_kind, p.target_id, p.community, p.season_start, p.season_end)
+                             .where(p.restricts.is_(True)).order_by(p.id)).all()
+        return hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()[:16]
 
     def protocol_labels(self, target_kind: str | None = None, target_id: int | None = None,
                         limit: int = 200, offset: int = 0) -> tuple[list[dict[str, Any]], int]:

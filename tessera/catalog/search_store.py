@@ -24,6 +24,7 @@ from tessera.catalog.errors import InvalidInput, NotFound
 from tessera.catalog.models import AudioFile, FileFeatures, Segment, SourceRecord
 from tessera.catalog.store import SOURCE_KINDS, searchable_clause
 from tessera.catalog.taxonomy_models import Cluster, ClusterMember, Label, Scheme
+from tessera.catalog.taxonomy_store import surviving_identities
 
 LICENCE_CLASSES = ("open", "commercial", "derivatives")  # free for any use / no NC / no ND
 QUALITY_FLAGS = ("clipped", "mostly_silent", "silent", "noisy", "dc_offset", "too_short", "mono",
@@ -117,17 +118,19 @@ class SearchStore:
             c.append(self._label_clause(flt.label, flt.label_scheme))
         return c
 
-    @staticmethod
-    def _label_clause(label: str, scheme: str | None) -> ColumnElement[bool]:
-        """Items carrying the label themselves, or members of a cluster whose identity carries it (any run)."""
+    def _label_clause(self, label: str, scheme: str | None) -> ColumnElement[bool]:
+        """Items carrying the label themselves, or members of a cluster whose identity carries it (any run),
+        or of a cluster that absorbed such an identity by a merge."""
         cond = [func.lower(Label.text) == label.strip().lower(), Label.status != "removed"]
         if scheme:
             cond.append(Label.scheme_id.in_(select(Scheme.id).where(Scheme.slug == scheme)))
+        with self.db.session() as s:
+            named = [int(i) for i in s.scalars(select(Label.identity_id).where(*cond)) if i is not None]
+            identities = sorted(surviving_identities(s, named))
         direct = select(Label.file_id).where(*cond, Label.file_id.is_not(None))
         via_cluster = (select(ClusterMember.file_id)
                        .join(Cluster, Cluster.id == ClusterMember.cluster_id)
-                       .where(Cluster.identity_id.in_(select(Label.identity_id).where(*cond,
-                                                                                       Label.identity_id.is_not(None)))))
+                       .where(Cluster.identity_id.in_(identities)))
         return AudioFile.id.in_(direct.union(via_cluster))
 
     def _feature_clauses(self, flt: SearchFilter) -> list[ColumnElement[bool]]:

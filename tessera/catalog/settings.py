@@ -19,6 +19,12 @@ class Settings(BaseSettings):
     segment_min_duration: float = 60.0
     max_audio_seconds: float = 4 * 3600.0
     max_file_bytes: int = 2 * 1024**3
+    max_memory_bytes: int = Field(default=4 * 1024**3, description="Peak memory one file may need while "
+                                  "indexed (estimated from its header); with N workers up to N times this.")
+    max_cpu_seconds_per_file: float = Field(default=0.0, description="CPU seconds one file may take in an "
+                                            "indexer worker before the worker is ended; 0 = no limit.")
+    duplicate_max_bit_error_rate: float = Field(default=0.2, description="Chromaprint bit error rate at or "
+                                                "below which two files are the same recording.")
     # API
     max_page_size: int = 200
     max_upload_bytes: int = Field(default=50 * 1024**2, description="Largest recording accepted by POST /api/search.")
@@ -29,6 +35,12 @@ class Settings(BaseSettings):
     rate_limit_key: int = Field(default=1200, description="Requests per minute per API key.")
     rate_limit_audio_anonymous: int = Field(default=30, description="Audio streams per minute per address.")
     anonymous_max_page_size: int = 50
+    anonymous_max_points: int = Field(default=5000, description="Map points per answer for anonymous callers.")
+    rate_limit_export_key: int = Field(default=10, description="Exports with bundled audio per minute per key.")
+    auth_failures_per_address: int = Field(
+        default=20, description="Invalid API keys per minute per address before it is answered 429.")
+    audio_cache_seconds: int = Field(
+        default=300, description="max-age of audio and previews: short, so a withdrawal reaches caches soon.")
     audio_requires_key: bool = Field(default=False, description="Full audio only for callers with an API key.")
     # Crawlers
     zenodo_url: str = "https://zenodo.org"

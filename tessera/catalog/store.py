@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, true, update
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from tessera.catalog import licences
 from tessera.catalog.db import Database
@@ -31,6 +31,8 @@ from tessera.catalog.moderation_models import ProtocolLabel
 from tessera.catalog.protocols import Viewer, current_viewer
 
 SOURCE_KINDS = ("folder", "zenodo", "internet_archive")
+# formats (as the registration probe names them) that keep every sample: preferred as canonical copy
+LOSSLESS_FORMATS = frozenset({"wav", "flac", "aiff", "aif", "w64", "wavex", "rf64", "caf"})
 
 
 def now_utc() -> datetime:
@@ -75,6 +77,7 @@ class IndexTask:
     path: str
     md5: str
     size: int
+    duration: float | None = None  # what the header claimed at registration (truncation, memory budget)
 
 
 @dataclass
@@ -135,6 +138,14 @@ def _protocol_clause(viewer: Viewer, at: datetime) -> ColumnElement[bool]:
 
     A seasonal label restricts only outside its season (MM-DD to MM-DD, possibly across the new year).
     """
+    return and_(
+        AudioFile.id.not_in(_hidden_targets("item", viewer, at)),
+        AudioFile.record_id.not_in(_hidden_targets("record", viewer, at)),
+    )
+
+
+def _hidden_targets(target_kind: str, viewer: Viewer, at: datetime) -> Select[int]:
+    """Ids of the items, records or datasets a restricting label hides from ``viewer`` at ``at``."""
     md = at.strftime("%m-%d")
     p = ProtocolLabel
     in_season = and_(
@@ -143,10 +154,15 @@ def _protocol_clause(viewer: Viewer, at: datetime) -> ColumnElement[bool]:
             and_(p.season_start > p.season_end, or_(p.season_start <= md, p.season_end >= md))),
     )
     hidden = and_(p.restricts.is_(True), p.community.not_in(sorted(viewer.communities)), ~in_season)
-    return and_(
-        AudioFile.id.not_in(select(p.target_id).where(p.target_kind == "item", hidden)),
-        AudioFile.record_id.not_in(select(p.target_id).where(p.target_kind == "record", hidden)),
-    )
+    return select(p.target_id).where(p.target_kind == target_kind, hidden)
+
+
+def dataset_visible_clause(dataset_id: InstrumentedAttribute[int], at: datetime | None = None) -> ColumnElement[bool]:
+    """A dataset under a restricting protocol label is hidden, with its export, from those it excludes."""
+    viewer = current_viewer()
+    if viewer.sees_all:
+        return true()
+    return dataset_id.not_in(_hidden_targets("dataset", viewer, at or now_utc()))
 
 
 class Catalog:
@@ -258,11 +274,11 @@ class Catalog:
             else:
                 cond = or_(cond, AudioFile.status == "failed")
             rows = s.execute(
-                select(AudioFile.id, AudioFile.path, AudioFile.md5, AudioFile.size)
+                select(AudioFile.id, AudioFile.path, AudioFile.md5, AudioFile.size, AudioFile.duration)
                 .where(cond, searchable_clause(), AudioFile.path.is_not(None))
                 .order_by(AudioFile.id)
             ).all()
-            return [IndexTask(r.id, r.path or "", r.md5, r.size) for r in rows]
+            return [IndexTask(r.id, r.path or "", r.md5, r.size, r.duration) for r in rows]
 
     def save_features(self, file_id: int, out: FeaturesOut) -> None:
         with self.db.session() as s:
@@ -290,15 +306,43 @@ class Catalog:
             row.fingerprint = out.fingerprint
             row.indexed_at = now_utc()
             row.attempts = (row.attempts or 0) + 1
-            if out.fingerprint and row.duplicate_of is None:
-                dup = s.scalar(
-                    select(AudioFile.id).where(
-                        AudioFile.fingerprint == out.fingerprint, AudioFile.id != file_id,
-                        AudioFile.duplicate_of.is_(None), AudioFile.id < file_id,
-                        func.abs(AudioFile.duration - out.duration) < 0.01 * out.duration + 0.1,
-                    ).order_by(AudioFile.id).limit(1)
-                )
-                row.duplicate_of = dup
+            # fingerprint duplicates are linked by the indexer (fingerprint_candidates, link_duplicates):
+            # transcodes differ in their fingerprint strings, so no query here can find them
+
+    # -- duplicates ----------------------------------------------------------------------
+    def fingerprint_candidates(self, file_id: int, duration: float, window: float) -> list[tuple[int, str]]:
+        """(id, fingerprint) of other searchable indexed files whose duration is within ``window`` s.
+
+        Any order of arrival works: the lookup covers every id, older or newer, linked or not.
+        """
+        with self.db.session() as s:
+            rows = s.execute(
+                select(AudioFile.id, AudioFile.fingerprint).where(
+                    AudioFile.id != file_id, AudioFile.status == "indexed", AudioFile.fingerprint.is_not(None),
+                    AudioFile.duration.between(duration - window, duration + window), searchable_clause(),
+                ).order_by(AudioFile.id)
+            ).all()
+            return [(int(r.id), str(r.fingerprint)) for r in rows]
+
+    def link_duplicates(self, file_id: int, same_as: Sequence[int]) -> int | None:
+        """Join ``file_id`` and ``same_as`` (and whatever they are already linked to) into one group.
+
+        One canonical file per group stays in search: a lossless copy before a lossy one, then the
+        oldest. Returns the canonical id, or None when there is nothing to link.
+        """
+        if not same_as:
+            return None
+        with self.db.session() as s:
+            ids = {file_id, *same_as}
+            rows = s.execute(select(AudioFile.id, AudioFile.duplicate_of).where(AudioFile.id.in_(ids))).all()
+            roots = {int(r.duplicate_of or r.id) for r in rows}
+            members = s.execute(select(AudioFile.id, AudioFile.format).where(
+                or_(AudioFile.id.in_(roots), AudioFile.duplicate_of.in_(roots)))).all()
+            canon = min(members, key=lambda r: ((r.format or "").lower() not in LOSSLESS_FORMATS, r.id)).id
+            s.execute(update(AudioFile).where(or_(AudioFile.id.in_(roots), AudioFile.duplicate_of.in_(roots)),
+                                              AudioFile.id != canon).values(duplicate_of=canon))
+            s.execute(update(AudioFile).where(AudioFile.id == canon).values(duplicate_of=None))
+            return int(canon)
 
     def mark_failed(self, file_id: int, reason: str, extractor_version: str) -> None:
         with self.db.session() as s:
@@ -566,11 +610,78 @@ class Catalog:
         Goes through ``withdraw`` so features are purged and a consent event (actor "crawler") is kept;
         files in ``keep_md5s`` stay. Returns how many files were taken down.
         """
+        ids = self.active_file_ids(record_id, keep_md5s)
+        for fid in ids:
+            self.withdraw("file", str(fid), actor="crawler", reason=reason)
+        return len(ids)
+
+    def active_file_ids(self, record_id: int, keep_md5s: set[str] | None = None) -> list[int]:
+        """A record's files still in search, but those in ``keep_md5s``."""
         with self.db.session() as s:
             q = select(AudioFile.id).where(AudioFile.record_id == record_id, AudioFile.consent_state == "active")
             if keep_md5s:
                 q = q.where(AudioFile.md5.not_in(list(keep_md5s)))
-            ids = list(s.scalars(q))
-        for fid in ids:
-            self.withdraw("file", str(fid), actor="crawler", reason=reason)
-        return len(ids)
+            return list(s.scalars(q.order_by(AudioFile.id)))
+
+    def blocked_files(self, record_id: int, reason_prefixes: tuple[str, ...]) -> list[tuple[str, str]]:
+        """(md5, filename) of a record's withdrawn files that a re-crawl must not fetch again.
+
+        Every withdrawn file but those the crawler alone withdrew for one of ``reason_prefixes`` (a
+        licence that may become open again, see ``restore_withdrawn_files``).
+        """
+        with self.db.session() as s:
+            rows = {int(r.id): (r.md5, r.filename) for r in s.execute(
+                select(AudioFile.id, AudioFile.md5, AudioFile.filename).where(
+                    AudioFile.record_id == record_id, AudioFile.consent_state == "withdrawn"))}
+            if not rows:
+                return []
+            licence_only, blocked = self._withdrawal_kinds(s, set(rows), reason_prefixes)
+        return [rows[i] for i in sorted(set(rows) - (licence_only - blocked))]
+
+    @staticmethod
+    def _withdrawal_kinds(s: Session, ids: set[int], reason_prefixes: tuple[str, ...]) -> tuple[set[int], set[int]]:
+        """Of ``ids``: those a crawler withdrawal for ``reason_prefixes`` touched, and those any other did."""
+        licence_only: set[int] = set()
+        blocked: set[int] = set()
+        for ev in s.scalars(select(ConsentEvent).where(ConsentEvent.action.not_in(["grant", "restore"]))):
+            hit = ids.intersection(int(i) for i in ev.file_ids or [])
+            if not hit:
+                continue
+            if ev.actor == "crawler" and ev.action == "withdraw" and (ev.reason or "").startswith(reason_prefixes):
+                licence_only |= hit
+            else:
+                blocked |= hit
+        return licence_only, blocked
+
+    def find_records_by_extra(self, kind: str, key: str, value: str) -> list[SourceRecord]:
+        """Records of a kind whose ``extra[key]`` is ``value`` (e.g. the Zenodo versions of one concept)."""
+        with self.db.session() as s:
+            return list(s.scalars(select(SourceRecord).where(
+                SourceRecord.kind == kind, SourceRecord.extra[key].as_string() == value)
+                .order_by(SourceRecord.id)))
+
+    def rekey_record(self, record_id: int, identifier: str) -> None:
+        """Point a record at a new source identifier (a new version of the same work): files keep their ids."""
+        with self.db.session() as s:
+            s.execute(update(SourceRecord).where(SourceRecord.id == record_id).values(identifier=identifier))
+
+    def restore_withdrawn_files(self, record_id: int, md5s: set[str], reason_prefixes: tuple[str, ...],
+                                reason: str) -> list[int]:
+        """Bring back a record's files that the crawler alone withdrew, for one of ``reason_prefixes``.
+
+        For a licence that is open again. A file any other withdrawal ever touched (consent, expiry, a
+        takedown, another crawler reason) stays withdrawn: only its owner can bring it back. Returns the ids.
+        """
+        with self.db.session() as s:
+            ids = set(s.scalars(select(AudioFile.id).where(
+                AudioFile.record_id == record_id, AudioFile.consent_state == "withdrawn",
+                AudioFile.md5.in_(sorted(md5s)))))
+            if not ids:
+                return []
+            licence_only, blocked = self._withdrawal_kinds(s, ids, reason_prefixes)
+            back = sorted(licence_only - blocked)
+            if back:
+                s.execute(update(AudioFile).where(AudioFile.id.in_(back)).values(consent_state="active"))
+                s.add(ConsentEvent(scope="file", target=",".join(map(str, back)), action="restore",
+                                   actor="crawler", reason=reason, file_ids=back))
+            return back

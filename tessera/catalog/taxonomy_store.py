@@ -93,6 +93,51 @@ class LineageIn:
     overlap: int
 
 
+def absorbed_identities(s: Session, identity_ids: Sequence[int]) -> dict[int, list[int]]:
+    """identity -> identities merged into it (transitively), from the "merged" lineage of every run.
+
+    A merge ends the absorbed identities; their labels stay on them but belong with the survivor,
+    so nothing a community wrote is lost when groups are re-clustered together.
+    """
+    wanted = {int(i) for i in identity_ids}
+    if not wanted:
+        return {}
+    into: dict[int, set[int]] = {}
+    for frm, to in s.execute(select(ClusterLineage.from_identity_id, ClusterLineage.to_identity_id)
+                             .where(ClusterLineage.kind == "merged")):
+        if frm is not None and to is not None and frm != to:
+            into.setdefault(int(to), set()).add(int(frm))
+    out: dict[int, list[int]] = {}
+    for ident in wanted:
+        seen: set[int] = set()
+        todo = list(into.get(ident, ()))
+        while todo:
+            j = todo.pop()
+            if j in seen or j == ident:
+                continue
+            seen.add(j)
+            todo.extend(into.get(j, ()))
+        if seen:
+            out[ident] = sorted(seen)
+    return out
+
+
+def surviving_identities(s: Session, identity_ids: Sequence[int]) -> set[int]:
+    """The identities themselves plus every identity that absorbed one of them by a merge."""
+    found = {int(i) for i in identity_ids}
+    if not found:
+        return found
+    edges = [(int(f), int(t)) for f, t in s.execute(
+        select(ClusterLineage.from_identity_id, ClusterLineage.to_identity_id)
+        .where(ClusterLineage.kind == "merged")) if f is not None and t is not None]
+    grew = True
+    while grew:
+        new = {t for f, t in edges if f in found and t not in found}
+        found |= new
+        grew = bool(new)
+    return found
+
+
 class TaxonomyStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -190,17 +235,29 @@ class TaxonomyStore:
             rows = s.scalars(select(ClusteringRun).order_by(ClusteringRun.id.desc()).limit(limit).offset(offset))
             return [self._run_dict(r) for r in rows], total
 
-    def _labels_by_identity(self, s: Session, identity_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    def _labels_by_identity(self, s: Session, identity_ids: Sequence[int],
+                            with_absorbed: bool = False) -> dict[int, list[dict[str, Any]]]:
+        """Labels (not removed) per identity; ``with_absorbed`` adds those of identities merged into it,
+        marked with ``inherited_from_identity_id``."""
         out: dict[int, list[dict[str, Any]]] = {}
         if not identity_ids:
             return out
-        rows = s.scalars(select(Label).where(Label.identity_id.in_(list(identity_ids)), Label.status != "removed")
+        absorbed = absorbed_identities(s, identity_ids) if with_absorbed else {}
+        every = set(identity_ids) | {j for js in absorbed.values() for j in js}
+        rows = s.scalars(select(Label).where(Label.identity_id.in_(sorted(every)), Label.status != "removed")
                          .order_by(Label.id)).all()
         nets = self._net_votes(s, [r.id for r in rows])
         slugs = {int(i): str(sl) for i, sl in s.execute(select(Scheme.id, Scheme.slug)).all()}
+        own: dict[int, list[dict[str, Any]]] = {}
         for r in rows:
             assert r.identity_id is not None
-            out.setdefault(r.identity_id, []).append(self._label_dict(r, nets.get(r.id, 0), slugs[r.scheme_id]))
+            own.setdefault(r.identity_id, []).append(self._label_dict(r, nets.get(r.id, 0), slugs[r.scheme_id]))
+        for ident in identity_ids:
+            labs = list(own.get(ident, []))
+            for j in absorbed.get(ident, []):
+                labs += [{**lab, "inherited_from_identity_id": j} for lab in own.get(j, [])]
+            if labs:
+                out[ident] = labs
         return out
 
     def _visible(self, s: Session, file_ids: Sequence[int]) -> set[int]:
@@ -219,7 +276,7 @@ class TaxonomyStore:
             if run is None:
                 raise NotFound(f"clustering run {run_id} not found", id=run_id)
             clusters = s.scalars(select(Cluster).where(Cluster.run_id == run_id).order_by(Cluster.local_label)).all()
-            labels = self._labels_by_identity(s, [c.identity_id for c in clusters])
+            labels = self._labels_by_identity(s, [c.identity_id for c in clusters], with_absorbed=True)
             ex = [f for c in clusters for f in c.exemplars]
             visible = self._visible(s, ex)
             points = s.execute(
@@ -249,7 +306,7 @@ class TaxonomyStore:
             c = s.get(Cluster, cluster_id)
             if c is None:
                 raise NotFound(f"cluster {cluster_id} not found", id=cluster_id)
-            labels = self._labels_by_identity(s, [c.identity_id]).get(c.identity_id, [])
+            labels = self._labels_by_identity(s, [c.identity_id], with_absorbed=True).get(c.identity_id, [])
             members = s.execute(
                 select(ClusterMember.file_id, ClusterMember.x, ClusterMember.y, ClusterMember.probability)
                 .join(AudioFile, AudioFile.id == ClusterMember.file_id)
@@ -460,10 +517,21 @@ class TaxonomyStore:
             s.flush()
             return self._label_out(s, row)
 
+    def _may_change(self, s: Session, row: Label, actor: str, privileged: bool) -> None:
+        """A label's words belong to its proposer until accepted; after that, to the scheme's stewards
+        (and moderators, ``privileged``): other editors vote, they do not rewrite or remove."""
+        if privileged or actor in self._stewards(s, row.scheme_id):
+            return
+        if row.created_by == actor and row.status != "accepted":
+            return
+        raise NotAllowed("only the proposer (until it is accepted), a steward of the scheme or a moderator "
+                         "may change or remove this label", label_id=row.id, status=row.status)
+
     def edit_label(self, label_id: int, actor: str, text: str | None = None, description: str | None = None,
-                   cultural_context: str | None = None) -> dict[str, Any]:
+                   cultural_context: str | None = None, privileged: bool = False) -> dict[str, Any]:
         with self.db.session() as s:
             row = self._label(s, label_id)
+            self._may_change(s, row, actor, privileged)
             changes: dict[str, Any] = {}
             for field_name, value in (("text", text), ("description", description),
                                       ("cultural_context", cultural_context)):
@@ -477,10 +545,12 @@ class TaxonomyStore:
             s.flush()
             return self._label_out(s, row)
 
-    def remove_label(self, label_id: int, actor: str, reason: str | None = None) -> dict[str, Any]:
+    def remove_label(self, label_id: int, actor: str, reason: str | None = None,
+                     privileged: bool = False) -> dict[str, Any]:
         """Removal is a status: the label and its history stay for the record."""
         with self.db.session() as s:
             row = self._label(s, label_id)
+            self._may_change(s, row, actor, privileged)
             if row.status != "removed":
                 self._log(s, label_id, "remove", actor, reason=reason, previous_status=row.status)
                 row.status = "removed"

@@ -63,11 +63,16 @@ def _report(summary: CrawlSummary, as_json: bool) -> None:
         typer.echo(json.dumps(d, indent=2))
         return
     rejected = ", ".join(f"{k}: {v}" for k, v in d["rejected"].items()) or "none"
+    # files refused one by one (also inside records that were harvested): `tessera rejected` lists them too
+    files_rejected = ", ".join(f"{k}: {v}" for k, v in d["files_rejected"].items()) or "none"
     typer.echo(
         f"{summary.source}{' (dry run)' if summary.dry_run else ''}: seen {d['seen']}, "
-        f"harvested {d['harvested']} ({d['unchanged']} unchanged), rejected {d['rejected_total']} "
-        f"({rejected}), files downloaded {d['files_downloaded']} ({d['bytes']} bytes), "
-        f"files added {d['files_added']}, taken down {d['files_taken_down']}, errors {d['errors']}"
+        f"harvested {d['harvested']} ({d['unchanged']} unchanged, {d['superseded']} older versions skipped), "
+        f"rejected {d['rejected_total']} "
+        f"({rejected}), files rejected {sum(d['files_rejected'].values())} ({files_rejected}), "
+        f"files downloaded {d['files_downloaded']} ({d['bytes']} bytes), "
+        f"files added {d['files_added']}, taken down {d['files_taken_down']}, "
+        f"restored {d['files_restored']}, errors {d['errors']}"
     )
     for e in d["error_details"][:20]:
         typer.echo(f"  error {e['identifier']}: {e['error']}", err=True)
@@ -81,6 +86,7 @@ def _options(settings: Settings, dry_run: bool) -> HarvestOptions:
         max_file_bytes=settings.max_file_bytes,
         archive_limits=ArchiveLimits(max_total_bytes=settings.max_file_bytes * 4),
         dry_run=dry_run,
+        settings=settings,
     )
 
 

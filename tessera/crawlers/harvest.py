@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import logging
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -19,8 +20,15 @@ from typing import Any
 
 from tessera.catalog import licences
 from tessera.catalog.accounts import AccountStore
+from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog, FileIn, RecordIn
-from tessera.crawlers.archives import ArchiveLimits, extract_audio, is_archive_name, is_audio_name
+from tessera.crawlers.archives import (
+    ARCHIVE_SUFFIXES,
+    ArchiveLimits,
+    extract_audio,
+    is_archive_name,
+    is_audio_name,
+)
 from tessera.crawlers.errors import ChecksumMismatch, CrawlError, FetchError, NoAudio, TooLarge
 from tessera.crawlers.http import PoliteClient, SlidingWindowLimiter
 
@@ -29,6 +37,9 @@ NO_LICENCE = "no_licence"
 OPTED_OUT = "opted_out"
 LICENCE_NOT_OPEN = "licence_not_open"
 NO_AUDIO = "no_audio"
+# withdrawals a licence that is open again may undo (never consent, opt-outs or files gone at the source)
+LICENCE_WITHDRAWALS = (f"{NO_LICENCE}:", f"{LICENCE_NOT_OPEN}:")
+CONCEPT_KEY = "concept"
 
 
 @dataclass
@@ -61,6 +72,10 @@ class SourceItem:
     version: str | None = None
     source_updated: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Versions of one work (a Zenodo concept): ``concept`` names the work, ``version_key`` orders its
+    # versions (higher is newer). The catalogue keeps one record per work, at its newest version.
+    concept: str | None = None
+    version_key: int | None = None
 
 
 @dataclass
@@ -70,11 +85,14 @@ class CrawlSummary:
     seen: int = 0
     harvested: int = 0  # records with at least one file in the catalogue (or that would be, dry run)
     unchanged: int = 0  # of those, already complete and not updated at the source
+    superseded: int = 0  # older versions of a work the catalogue holds at a newer version: skipped
+    files_restored: int = 0  # back in search: their licence is open again
     rejected: Counter[str] = field(default_factory=Counter)
     files_rejected: Counter[str] = field(default_factory=Counter)
     files_downloaded: int = 0
     files_added: int = 0
     files_taken_down: int = 0
+    files_skipped_withdrawn: int = 0  # withdrawn here (consent, opt-out, takedown): not fetched again
     bytes: int = 0
     errors: int = 0
     error_details: list[dict[str, Any]] = field(default_factory=list)
@@ -97,11 +115,14 @@ class CrawlSummary:
             "seen": self.seen,
             "harvested": self.harvested,
             "unchanged": self.unchanged,
+            "superseded": self.superseded,
+            "files_restored": self.files_restored,
             "rejected": dict(sorted(self.rejected.items())),
             "rejected_total": sum(self.rejected.values()),
             "files_rejected": dict(sorted(self.files_rejected.items())),
             "files_downloaded": self.files_downloaded,
             "files_added": self.files_added,
+            "files_skipped_withdrawn": self.files_skipped_withdrawn,
             "files_taken_down": self.files_taken_down,
             "bytes": self.bytes,
             "errors": self.errors,
@@ -120,12 +141,48 @@ class HarvestOptions:
     max_file_bytes: int
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     dry_run: bool = False
+    checksum_attempts: int = 3  # downloads of a file before a checksum mismatch is final
+    # takedowns go through tessera.consent with these settings (index, cache, previews, datasets)
+    settings: Settings | None = None
 
 
 def _safe_part(text: str) -> str:
     """A file-system-safe single path component."""
     out = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
     return out[:180] or "_"
+
+
+def _safe_relpath(name: str) -> str:
+    """A source file's sub-path as safe relative components: disc1/01.flac and disc2/01.flac stay apart.
+
+    ``..``, ``.`` and empty components are dropped (never climbing out of the record's folder). A
+    component that had to be changed gets a short hash of the original, so that "a b.wav" and "a_b.wav"
+    do not land on the same file.
+    """
+    parts = []
+    for comp in name.replace("\\", "/").split("/"):
+        if comp in ("", ".", ".."):
+            continue
+        safe = _safe_part(comp)
+        if safe != comp:
+            tag = hashlib.sha1(comp.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+            stem, dot, ext = safe.rpartition(".")
+            safe = f"{stem}~{tag}.{ext}" if dot and stem else f"{safe}~{tag}"
+        parts.append(safe)
+    return "/".join(parts) or "_"
+
+
+def _archive_folder(rel: str) -> str:
+    """Where an archive's members go: its sub-path with the archive suffix swapped for ``.d``.
+
+    The suffix is not an audio extension, so no audio file of the record can clash with the folder, and
+    keeping the whole name (not just the part before the first dot) keeps take.v1.zip and take.v2.zip apart.
+    """
+    low = rel.lower()
+    for suffix in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True):
+        if low.endswith(suffix) and len(rel) > len(suffix):
+            return f"{rel[: -len(suffix)]}{suffix.replace('.', '_')}.d"
+    return f"{rel}.d"
 
 
 def _md5_of(path: Path) -> str:
@@ -143,6 +200,7 @@ def strip_html(text: str | None) -> str | None:
 
 
 Progress = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 class Harvester:
@@ -172,9 +230,19 @@ class Harvester:
         rec = self.catalog.find_record(item.kind, item.identifier)
         if rec is not None:
             # e.g. a licence that stopped being open: take what we had out of search
-            self.summary.files_taken_down += self.catalog.take_down_record_files(
+            self.summary.files_taken_down += self._take_down(
                 rec.id, f"{reason}: {detail}"
             )
+
+    def _take_down(self, record_id: int, reason: str, keep_md5s: set[str] | None = None) -> int:
+        """Take a record's files out through the consent path, so that vectors, cached audio and previews
+        go and datasets get a new version, as for a withdrawal."""
+        if self.options.settings is None:  # no index or cache to reach: the catalogue alone
+            return self.catalog.take_down_record_files(record_id, reason, keep_md5s)
+        from tessera import consent
+
+        w = consent.take_down_record(self.catalog, self.options.settings, record_id, reason, keep_md5s)
+        return len(w.file_ids)
 
     def error(self, kind: str, identifier: str, exc: Exception) -> None:
         self.summary.errors += 1
@@ -194,12 +262,45 @@ class Harvester:
             creator=creators, orcid=item.extra.get("orcids") or [], ia_uploader=item.extra.get("uploader"),
             zenodo_community=item.extra.get("communities") or [])
 
+    def _follow_versions(self, item: SourceItem) -> bool:
+        """One catalogue record per work. False if ``item`` is older than the version we hold.
+
+        A newer version takes over the record of the older one (re-keyed, so files with the same bytes
+        keep their ids, features and consent; files the new version dropped leave search when it is
+        harvested). Records of still older versions (from before this rule) leave search.
+        """
+        if not item.concept:
+            return True
+        mine = item.version_key if item.version_key is not None else -1
+        others = [
+            r for r in self.catalog.find_records_by_extra(item.kind, CONCEPT_KEY, item.concept)
+            if r.identifier != item.identifier
+        ]
+        if not others:
+            return True
+        newest = max(others, key=lambda r: (int(r.extra.get("version_key") or -1), r.id))
+        if int(newest.extra.get("version_key") or -1) > mine:
+            self.summary.superseded += 1
+            return False
+        if self.options.dry_run:
+            return True
+        if self.catalog.find_record(item.kind, item.identifier) is None:
+            self.catalog.rekey_record(newest.id, item.identifier)
+            others.remove(newest)
+        for old in others:
+            self.summary.files_taken_down += self._take_down(
+                old.id, f"superseded: version {item.identifier} replaces {old.identifier}"
+            )
+        return True
+
     # -- the work ------------------------------------------------------------------------
     def harvest(self, item: SourceItem) -> str:
-        """Take one item in. Returns harvested | unchanged | rejected | error."""
+        """Take one item in. Returns harvested | unchanged | rejected | superseded | error."""
         self.summary.seen += 1
         if self.progress:
             self.progress(f"{item.kind} {item.identifier}")
+        if not self._follow_versions(item):
+            return "superseded"
         if item.rejection:
             self._reject(item, *item.rejection)
             return "rejected"
@@ -248,12 +349,25 @@ class Harvester:
             source_updated=item.source_updated,
             extra={k: v for k, v in item.extra.items() if k != "harvested_from"},
         )
+        if item.concept:
+            record_in.extra.update({CONCEPT_KEY: item.concept, "version_key": item.version_key})
         record_id: int | None = None
         added: list[str] = []
         file_rejections: list[str] = []
         failed = False
         base = self.options.cache_dir / item.kind / _safe_part(item.identifier)
+        # files withdrawn here stay out: never downloaded into the cache again (only their owner brings them back)
+        blocked = self.catalog.blocked_files(existing.id, LICENCE_WITHDRAWALS) if existing is not None else []
+        blocked_md5s = {m for m, _ in blocked}
+        blocked_names = {n for _, n in blocked}
         for sf in wanted:
+            if not is_archive_name(sf.filename) and (
+                    sf.md5 in blocked_md5s if sf.md5 else sf.filename in blocked_names):
+                assert existing is not None
+                record_id = existing.id
+                added.append(sf.md5 or next(m for m, n in blocked if n == sf.filename))
+                self.summary.files_skipped_withdrawn += 1
+                continue
             try:
                 files = self._fetch(sf, base)
             except FetchError as exc:
@@ -268,6 +382,14 @@ class Harvester:
                 )
                 continue
             for fin in files:
+                if fin.md5 in blocked_md5s:  # known only once fetched (an archive member, no md5 at the source)
+                    if fin.path:
+                        Path(fin.path).unlink(missing_ok=True)
+                    assert existing is not None
+                    record_id = record_id or existing.id
+                    added.append(fin.md5)
+                    self.summary.files_skipped_withdrawn += 1
+                    continue
                 if record_id is None:
                     record_id = self.catalog.upsert_record(record_in)
                 _, created = self.catalog.add_file(record_id, fin)
@@ -284,13 +406,17 @@ class Harvester:
             )
             existing_now = self.catalog.find_record(item.kind, item.identifier)
             if existing_now is not None:
-                self.summary.files_taken_down += self.catalog.take_down_record_files(
+                self.summary.files_taken_down += self._take_down(
                     existing_now.id, f"{reason}: files no longer usable"
                 )
             return "rejected"
+        # files the crawler took out because the licence had stopped being open come back with it
+        self.summary.files_restored += len(self.catalog.restore_withdrawn_files(
+            record_id, set(added), LICENCE_WITHDRAWALS, f"licence {lic.spdx} allows harvesting again"
+        ))
         if not failed:
             # files gone from the source since the last crawl leave search; then mark the record complete
-            self.summary.files_taken_down += self.catalog.take_down_record_files(
+            self.summary.files_taken_down += self._take_down(
                 record_id, "file no longer at the source", keep_md5s=set(added)
             )
             record_in.extra = {**record_in.extra, "harvested_from": fingerprint}
@@ -300,26 +426,15 @@ class Harvester:
 
     def _fetch(self, sf: SourceFile, base: Path) -> list[FileIn]:
         """Download one source file (reusing a verified cached copy) and return the audio it yields."""
-        name = PurePosixPath(sf.filename.replace("\\", "/")).name
-        dest = base / ".archives" / _safe_part(name) if is_archive_name(sf.filename) else base / _safe_part(name)
+        rel = _safe_relpath(sf.filename)
+        name = PurePosixPath(rel).name
+        dest = base / ".archives" / rel if is_archive_name(sf.filename) else base / rel
         if sf.size is not None and sf.size > self.options.max_file_bytes:
             raise TooLarge(f"{sf.filename} is {sf.size} bytes (cap {self.options.max_file_bytes})")
         if sf.md5 and dest.exists() and _md5_of(dest) == sf.md5:
             md5, size = sf.md5, dest.stat().st_size
         else:
-            dl = self.client.download(
-                sf.url,
-                dest,
-                self.options.max_file_bytes,
-                expected_size=sf.size,
-                limiters=self.download_limiters,
-            )
-            self.summary.files_downloaded += 1
-            self.summary.bytes += dl.size
-            md5, size = dl.md5, dl.size
-            if sf.md5 and md5 != sf.md5:
-                dest.unlink(missing_ok=True)
-                raise ChecksumMismatch(f"{sf.filename}: md5 {md5}, the source says {sf.md5}")
+            md5, size = self._download_verified(sf, dest)
         if not is_archive_name(sf.filename):
             ext = PurePosixPath(name).suffix.lower().lstrip(".")
             return [
@@ -335,7 +450,7 @@ class Harvester:
                     creator=sf.creator,
                 )
             ]
-        target = base / _safe_part(name.split(".")[0] or name)
+        target = base / _archive_folder(rel)
         try:
             members = extract_audio(dest, target, self.options.archive_limits)
         finally:
@@ -354,6 +469,32 @@ class Harvester:
             )
             for m in members
         ]
+
+    def _download_verified(self, sf: SourceFile, dest: Path) -> tuple[str, int]:
+        """Download, and on a checksum mismatch download again: a damaged transfer is not a bad file.
+
+        Only when every try disagrees with the source's md5 is the file rejected.
+        """
+        tries = max(1, self.options.checksum_attempts) if sf.md5 else 1
+        for attempt in range(1, tries + 1):
+            dl = self.client.download(
+                sf.url,
+                dest,
+                self.options.max_file_bytes,
+                expected_size=sf.size,
+                limiters=self.download_limiters,
+            )
+            self.summary.files_downloaded += 1
+            self.summary.bytes += dl.size
+            if not sf.md5 or dl.md5 == sf.md5:
+                return dl.md5, dl.size
+            dest.unlink(missing_ok=True)
+            if attempt < tries:
+                self.client.stats.retries += 1
+                log.info("%s: md5 %s, the source says %s; downloading again", sf.url, dl.md5, sf.md5)
+        raise ChecksumMismatch(
+            f"{sf.filename}: md5 {dl.md5} in {tries} downloads, the source says {sf.md5}"
+        )
 
 
 def remove_partial_downloads(cache_dir: Path) -> int:

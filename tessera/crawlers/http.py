@@ -71,6 +71,20 @@ class SlidingWindowLimiter:
     def record(self, now: float) -> None:
         self._stamps.append(now)
 
+    def settle(self, now: float | None = None) -> None:
+        """The request acquired last has finished: count it from now rather than from when it was sent.
+
+        The server sees a request at some point between our send and its answer, and the transit time
+        varies, so counting from the send lets two windows' worth of requests crowd into one window of
+        arrivals (55 in a busiest window against 54 allowed). Counting from the answer is a safety
+        margin that holds whatever the latency: request k+N is sent only after request k was answered,
+        hence after the server counted it. PoliteClient sends one request at a time, so the newest
+        stamp is always the request that just finished.
+        """
+        with self._lock:
+            if self._stamps:
+                self._stamps[-1] = max(self._stamps[-1], self.clock() if now is None else now)
+
     def block_until(self, when: float) -> None:
         """The server told us to pause (429 or X-RateLimit-Remaining: 0)."""
         self._blocked_until = max(self._blocked_until, when)
@@ -227,34 +241,20 @@ class PoliteClient:
                 self.stats.waited += lim.acquire()
             self.stats.requests += 1
             try:
-                with self._http.stream("GET", url, params=params) as resp:
-                    self.stats.by_status[resp.status_code] = self.stats.by_status.get(resp.status_code, 0) + 1
-                    self._note_quota(resp)
-                    if resp.status_code == 429:
-                        limited += 1
-                        self.stats.rate_limited += 1
-                        wait = self._server_wait(resp)
-                        wait = self._backoff(limited) if wait is None else wait
-                        if limited > self.retry.rate_limited_attempts or wait > self.retry.max_retry_after:
-                            raise FetchError(f"rate limited {limited} times by {url}", url=url, status=429)
-                        log.info("429 from %s: waiting %.1fs", url, wait)
-                        self.limiter.block_until(self.limiter.clock() + wait)
-                        continue
-                    if resp.status_code == 404 or resp.status_code == 410:
-                        raise NotFoundAtSource(f"{url}: {resp.status_code}", url=url, status=resp.status_code)
-                    if resp.status_code in _RETRY_STATUSES:
-                        last = f"HTTP {resp.status_code}"
-                        wait = self._server_wait(resp) if resp.status_code == 503 else None
-                        raise _Retry(wait)
-                    if resp.status_code >= 400:
-                        raise FetchError(f"{url}: HTTP {resp.status_code}", url=url, status=resp.status_code)
-                    return handle(resp)
+                return self._send(url, params, handle, limited)
+            except _RateLimited as rl:
+                limited = rl.limited
+                continue
             except _Retry as r:
                 wait = r.wait
+                last = r.why
             except (httpx.TimeoutException, httpx.TransportError, _BadBody) as exc:
                 # timeouts, refused/dropped connections, truncated bodies, malformed JSON
                 last = f"{type(exc).__name__}: {exc}"
                 wait = None
+            finally:
+                for lim in (self.limiter, *limiters):
+                    lim.settle()
             attempt += 1
             self.stats.retries += 1
             if attempt >= self.retry.attempts:
@@ -262,6 +262,36 @@ class PoliteClient:
             self._pause(
                 min(self.retry.max_retry_after, wait) if wait is not None else self._backoff(attempt - 1)
             )
+
+    def _send(
+        self,
+        url: str,
+        params: dict[str, Any] | None,
+        handle: Callable[[httpx.Response], Any],
+        limited: int,
+    ) -> Any:
+        """One GET: the handled 200, or an exception saying what to do next."""
+        with self._http.stream("GET", url, params=params) as resp:
+            self.stats.by_status[resp.status_code] = self.stats.by_status.get(resp.status_code, 0) + 1
+            self._note_quota(resp)
+            if resp.status_code == 429:
+                limited += 1
+                self.stats.rate_limited += 1
+                wait = self._server_wait(resp)
+                wait = self._backoff(limited) if wait is None else wait
+                if limited > self.retry.rate_limited_attempts or wait > self.retry.max_retry_after:
+                    raise FetchError(f"rate limited {limited} times by {url}", url=url, status=429)
+                log.info("429 from %s: waiting %.1fs", url, wait)
+                self.limiter.block_until(self.limiter.clock() + wait)
+                raise _RateLimited(limited)
+            if resp.status_code == 404 or resp.status_code == 410:
+                raise NotFoundAtSource(f"{url}: {resp.status_code}", url=url, status=resp.status_code)
+            if resp.status_code in _RETRY_STATUSES:
+                wait = self._server_wait(resp) if resp.status_code == 503 else None
+                raise _Retry(wait, f"HTTP {resp.status_code}")
+            if resp.status_code >= 400:
+                raise FetchError(f"{url}: HTTP {resp.status_code}", url=url, status=resp.status_code)
+            return handle(resp)
 
     # -- public --------------------------------------------------------------------------
     def get_json(
@@ -317,8 +347,16 @@ class PoliteClient:
 
 
 class _Retry(Exception):
-    def __init__(self, wait: float | None) -> None:
+    def __init__(self, wait: float | None, why: str) -> None:
         self.wait = wait
+        self.why = why
+
+
+class _RateLimited(Exception):
+    """A 429 we will wait out (the limiter is already blocked); carries the count so far."""
+
+    def __init__(self, limited: int) -> None:
+        self.limited = limited
 
 
 class _BadBody(Exception):

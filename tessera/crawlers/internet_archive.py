@@ -213,8 +213,8 @@ class IACrawler:
         done = 0
 
         def save(**kw: Any) -> None:
+            state.update(kw, failed=sorted(set(failed)))  # in memory even on a dry run: it drives paging
             if not dry:
-                state.update(kw, failed=sorted(set(failed)))
                 self.catalog.set_crawl_state(KIND, key, state)
 
         for ident in list(failed):
@@ -225,14 +225,16 @@ class IACrawler:
                 failed.remove(ident)
                 save()
 
-        if "cursor" not in state:  # a fresh pass (not resuming a killed one)
+        if "cursor" not in state:  # a fresh pass (not resuming a killed or limited one)
             lower = max(filter(None, [state.get("since"), since]), default=None)
             state.update(
                 pass_since=lower,
                 pass_started=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 counted=0,
                 cursor=None,
+                skip=0,
             )
+            save()  # the pass's start is what the next pass asks from: keep it even if we stop early
         q = build_q(query, collection, state.get("pass_since"))
         while True:
             params: dict[str, Any] = {"q": q, "fields": "identifier", "count": self.page_size}
@@ -240,17 +242,24 @@ class IACrawler:
                 params["cursor"] = state["cursor"]
             page = self.client.get_json(f"{self.base}/services/search/v1/scrape", params)
             items = page.get("items") or []
-            for it in items:
+            # ``skip``: items of this page a limited (or killed) run already did
+            skip = int(state.get("skip") or 0)
+            for pos, it in enumerate(items):
+                if pos < skip:
+                    continue
                 if limit is not None and done >= limit:
-                    return  # the page is redone next time: harvesting is idempotent
+                    # the next run asks for this same page again and carries on from here
+                    save(skip=pos)
+                    return
                 done += 1
                 ident = str(it.get("identifier"))
                 if self._one(ident) == "error" and ident not in failed:
                     failed.append(ident)
+                save(skip=pos + 1)
             counted = int(state.get("counted") or 0) + int(page.get("count", len(items)))
             cursor = page.get("cursor")
             if cursor:
-                save(cursor=cursor, counted=counted)
+                save(cursor=cursor, counted=counted, skip=0)
                 continue
             total = page.get("total")
             if total is not None and counted != int(total):
@@ -258,7 +267,7 @@ class IACrawler:
                     f"scrape returned {counted} items but announced {total}: items changed during the crawl"
                 )
             # pass complete: next run only asks for what changed since this one started
-            for k in ("cursor", "counted", "pass_since"):
+            for k in ("cursor", "counted", "pass_since", "skip"):
                 state.pop(k, None)
             save(since=state.pop("pass_started", None))
             return

@@ -141,6 +141,9 @@ def parse_record(d: dict[str, Any], base_url: str) -> SourceItem:
         page_url=links.get("html") or links.get("self_html") or f"{base_url.rstrip('/')}/records/{recid}",
         version=md.get("version"),
         source_updated=d.get("updated") or d.get("modified"),
+        # recids grow with each new version; conceptrecid (legacy) or parent.id (RDM) names the work
+        concept=str(d.get("conceptrecid") or (d.get("parent") or {}).get("id") or "") or None,
+        version_key=int(recid) if recid.isdigit() else None,
         extra={
             "communities": communities,
             "orcids": [o for o in (_orcid(c) for c in md.get("creators") or []) if o],
@@ -198,20 +201,56 @@ class ZenodoCrawler:
                 d = {**d, "files": self.client.get_json(files_url)}
         return parse_record(d, self.base)
 
-    def _hits(self, q: str, community: str | None, resource_type: str | None) -> Iterator[dict[str, Any]]:
-        params: dict[str, Any] | None = {"q": q, "sort": "updated-asc", "size": self.page_size, "page": 1}
-        assert params is not None
-        if community:
-            params["communities"] = community
-        if resource_type:
-            params["type"] = resource_type
-        url: str | None = f"{self.base}/api/records"
-        while url:
-            page = self.client.get_json(url, params, limiters=[self.search_limiter])
-            params = None  # links.next carries the whole query
+    def _hits(
+        self, query: str | None, since: str | None, community: str | None, resource_type: str | None
+    ) -> Iterator[dict[str, Any]]:
+        """Every record updated since ``since``, oldest update first, each (id, updated) once.
+
+        Paging by page number over ``sort=updated-asc`` skips records: one updated mid-crawl moves to
+        the end and everything behind it shifts a page up. So after each page we ask again from the
+        newest ``updated`` seen (keyset paging; the range is inclusive, so hits at that timestamp come
+        back and are dropped by id). Only when a whole page shares one timestamp do we follow
+        ``links.next`` to get past it.
+        """
+        lower = since
+        at_lower: set[str] = set()  # ids already yielded whose updated == lower
+        url: str | None = None
+        while True:
+            if url is None:
+                params: dict[str, Any] | None = {
+                    "q": build_q(query, lower),
+                    "sort": "updated-asc",
+                    "size": self.page_size,
+                    "page": 1,
+                }
+                assert params is not None
+                if community:
+                    params["communities"] = community
+                if resource_type:
+                    params["type"] = resource_type
+                page = self.client.get_json(f"{self.base}/api/records", params, limiters=[self.search_limiter])
+            else:  # links.next carries the whole query
+                page = self.client.get_json(url, None, limiters=[self.search_limiter])
             hits = (page.get("hits") or {}).get("hits") or []
-            yield from hits
-            url = (page.get("links") or {}).get("next") if hits else None
+            newest = lower
+            for hit in hits:
+                recid, upd = str(hit.get("id")), hit.get("updated")
+                if upd is not None and upd == lower and recid in at_lower:
+                    continue
+                yield hit
+                if upd is not None and (newest is None or upd > newest):
+                    newest = upd
+            nxt = (page.get("links") or {}).get("next")
+            if not hits or not nxt:
+                return
+            if newest != lower:
+                lower = newest
+                at_lower = {str(h.get("id")) for h in hits if h.get("updated") == lower}
+                url = None
+            else:
+                # a whole page at one timestamp: the same query's next page is the only way forward
+                at_lower |= {str(h.get("id")) for h in hits}
+                url = str(nxt)
 
     def crawl(
         self,
@@ -249,7 +288,7 @@ class ZenodoCrawler:
                 save(lower)
 
         high = lower
-        for hit in self._hits(build_q(query, lower), community, resource_type):
+        for hit in self._hits(query, lower, community, resource_type):
             if limit is not None and done >= limit:
                 break
             done += 1

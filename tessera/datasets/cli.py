@@ -1,4 +1,7 @@
-"""`tessera export` and `tessera dataset create|add|remove|list`. The lead wires ``register`` into tessera/cli.py."""
+"""`tessera export` and `tessera dataset create|add|remove|edit|list`.
+
+The lead wires ``register`` into tessera/cli.py.
+"""
 
 from __future__ import annotations
 
@@ -114,6 +117,24 @@ def remove(ref: Annotated[str, typer.Argument(help="Dataset id or slug.")], item
     _change(ref, [], _members(item, segment), notes, by, as_json)
 
 
+@dataset_app.command("edit")
+def edit(ref: Annotated[str, typer.Argument(help="Dataset id or slug.")],
+         description: Annotated[str | None, typer.Option(help="New purpose text.")] = None,
+         notes: Annotated[str | None, typer.Option(help="New curation notes.")] = None,
+         by: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
+    """Edit the purpose and/or curation notes: makes a new version with the same members."""
+    changes = {k: v for k, v in (("description", description), ("notes", notes)) if v is not None}
+    try:
+        st = _store(Settings())
+        v = st.edit(_ref(st, ref), changes, by)
+    except TesseraError as exc:
+        _fail(exc)
+        return
+    res = {"version": v.version, "members": v.member_count, "changed": sorted(changes)}
+    out.print_json(json.dumps(res)) if as_json else out.print(f"version {v.version}: {', '.join(sorted(changes))} "
+                                                              "edited")
+
+
 @dataset_app.command("list")
 def list_(as_json: JsonOpt = False) -> None:
     """Every dataset with its newest version."""
@@ -135,6 +156,8 @@ def export_cmd(
     out_path: Annotated[Path, typer.Option("--out", help="A new folder, or a file ending in .zip.")],
     version: Annotated[int | None, typer.Option("--version", help="Version (default: newest).")] = None,
     with_audio: Annotated[bool, typer.Option("--with-audio", help="Bundle audio where each licence allows.")] = False,
+    run: Annotated[int | None, typer.Option("--run", help="Clustering run of the cluster column (default: the "
+                                            "run of the source cluster, else the newest).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Export a dataset version: manifest, attribution, datasheet, Croissant, AudioFolder, fetch script."""
@@ -143,7 +166,7 @@ def export_cmd(
     settings = Settings()
     try:
         st = _store(settings)
-        rep = export(st.export_bundle(_ref(st, dataset), version), out_path, with_audio=with_audio)
+        rep = export(st.export_bundle(_ref(st, dataset), version, run), out_path, with_audio=with_audio)
     except TesseraError as exc:
         _fail(exc)
         return

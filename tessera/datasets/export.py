@@ -32,7 +32,7 @@ from tessera.errors import TesseraError
 MANIFEST_FIELDS = [
     "file_id", "status", "file_name", "title", "creator", "source_kind", "source_identifier", "doi", "page_url",
     "url", "md5", "size", "duration", "licence_spdx", "licence_url", "attribution", "segment_id", "start", "end",
-    "quality_flags", "cluster", "labels", "protocol_labels", "bundled", "note",
+    "quality_flags", "cluster", "cluster_run", "labels", "protocol_labels", "bundled", "note",
 ]
 AUDIOFOLDER_FIELDS = ["file_name", "file_id", "title", "creator", "licence_spdx", "attribution", "start", "end"]
 _MIME = {"flac": "audio/flac", "wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg", "opus": "audio/ogg",
@@ -75,7 +75,7 @@ def _bundle_decision(m: ExportMember, with_audio: bool) -> tuple[bool, str]:
     return True, "bundled verbatim" + (" (ND: share verbatim only)" if lic.no_derivatives else "")
 
 
-def _row(m: ExportMember, bundled: bool, note: str) -> dict[str, Any]:
+def _row(m: ExportMember, bundled: bool, note: str, run_id: int | None) -> dict[str, Any]:
     if m.status != "active":
         return {"file_id": m.file_id, "status": m.status, "segment_id": m.segment_id, "bundled": False, "note": note}
     return {
@@ -84,7 +84,8 @@ def _row(m: ExportMember, bundled: bool, note: str) -> dict[str, Any]:
         "page_url": m.page_url, "url": m.url, "md5": m.md5, "size": m.size, "duration": m.duration,
         "licence_spdx": m.licence_spdx, "licence_url": m.licence_url, "attribution": m.attribution,
         "segment_id": m.segment_id, "start": m.start, "end": m.end, "quality_flags": m.quality_flags,
-        "cluster": m.cluster, "labels": m.labels, "protocol_labels": m.protocol_labels, "bundled": bundled,
+        "cluster": m.cluster, "cluster_run": run_id if m.cluster else None, "labels": m.labels,
+        "protocol_labels": m.protocol_labels, "bundled": bundled,
         "note": note,
     }
 
@@ -119,6 +120,18 @@ def _attribution_md(b: ExportBundle, active: list[ExportMember]) -> str:
         lines.append(f"- **{m.title}** — author: {m.creator or 'unknown'}; source: {src}; licence: "
                      f"[{m.licence_spdx}]({m.licence_url})  \n  `{m.attribution}`")
     return "\n".join(lines) + "\n"
+
+
+def clustering_statement(b: ExportBundle) -> str:
+    """Which clustering run the cluster column comes from, in one paragraph (datasheet and Croissant)."""
+    c = b.clustering
+    if c is None:
+        return "No clustering run existed at export time: the cluster column is empty."
+    params = ", ".join(f"{k}={v}" for k, v in sorted(c["params"].items()) if v is not None)
+    return (f"The cluster column comes from clustering run {c['run_id']} (space `{c['space']}`, extractor "
+            f"`{c['extractor_version']}`, {c['items']} items, {c['clusters']} clusters, made {c['created_at']}; "
+            f"parameters: {params or 'defaults'}), chosen as {c['chosen']}. Clusters are UMAP + HDBSCAN groupings "
+            f"proposed from sound, written `cluster-<identity>`; identities persist across runs.")
 
 
 def _datasheet(b: ExportBundle, rows: list[dict[str, Any]], summary: LicenceSummary) -> str:
@@ -170,6 +183,8 @@ local folders under an open licence recorded per file; Tessera did not record th
 ## Preprocessing
 None applied to the audio. Features (extractor `{b.extractor_version or 'n/a'}`) were computed by Tessera for
 search and quality flags only; segments are time ranges (start/end seconds) of the original files.
+
+Clustering used: {clustering_statement(b)}
 
 ## Uses
 Search, listening, teaching and research on sound; training or evaluating audio models where each licence
@@ -226,7 +241,8 @@ def _croissant(b: ExportBundle, summary: LicenceSummary, manifest_md5: str, bund
         "rai:dataCollection": "Recordings published by their authors on open archives under per-file open "
                               f"licences, selected by a curator (origin: {json.dumps(b.origin, sort_keys=True)}).",
         "rai:dataCollectionType": "Curated selection of existing recordings",
-        "rai:dataPreprocessingProtocol": "No changes to the audio; segments are start/end times of the source files.",
+        "rai:dataPreprocessingProtocol": "No changes to the audio; segments are start/end times of the source "
+                                         "files. " + clustering_statement(b),
         "rai:dataUseCases": "Search, listening, research and model training where each file's licence allows. "
                             + summary.summary,
         "rai:dataLimitations": " ".join(summary.warnings) or "Small curated set; not representative of any "
@@ -297,7 +313,7 @@ def export(bundle: ExportBundle, out: Path, with_audio: bool = False) -> ExportR
             bundled += 1
         elif with_audio and m.status == "active":
             not_bundled.append((m.file_id, note))
-        rows.append(_row(m, ok, note))
+        rows.append(_row(m, ok, note, bundle.clustering["run_id"] if bundle.clustering else None))
     active = [m for m in bundle.members if m.status == "active"]
     nd_segments = sum(1 for m in active if m.segment_id is not None and licence_for_spdx(m.licence_spdx).no_derivatives)
     summary = summarise([m.licence_spdx for m in active], segments_from_nd=nd_segments)

@@ -4,13 +4,18 @@
 Plain Python 3 (standard library only). Reads manifest.jsonl next to this
 script, writes audio/<file_name>. Resumable: files already present with the
 right checksum are skipped; partial downloads (*.part) resume with an HTTP
-Range request. Exit status 0 when every file is present and verified, 1 otherwise.
+Range request. Polite: one file at a time; a 429 or 503 waits as long as the
+server's Retry-After asks (up to --max-wait), other 5xx, dropped connections and
+truncated bodies are retried with exponential backoff; other 4xx are not retried.
+Exit status 0 when every file is present and verified, 1 otherwise.
 
-    python fetch.py [--base-url http://mirror.example/] [--out DIR] [--retries N]
+    python fetch.py [--base-url http://mirror.example/] [--out DIR] [--retries N] [--backoff S]
 """
 
 import argparse
+import email.utils
 import hashlib
+import http.client
 import json
 import os
 import sys
@@ -41,36 +46,74 @@ def rebase(url: str, base: "str | None") -> str:
     return urllib.parse.urlunsplit((b.scheme, b.netloc, path, src.query, ""))
 
 
-def download(url: str, dest: str, retries: int) -> "str | None":
+def retry_after(value: "str | None", cap: float) -> "float | None":
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), at most ``cap``."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), cap)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return min(max(when.timestamp() - time.time(), 0.0), cap)
+
+
+def download(url: str, dest: str, retries: int, backoff: float = 1.0, max_wait: float = 120.0) -> "str | None":
+    """Fetch ``url`` to ``dest`` (via dest.part, resuming with Range); None when done, else why not."""
     part = dest + ".part"
+    err = "gave up"
     for attempt in range(retries + 1):
         have = os.path.getsize(part) if os.path.exists(part) else 0
-        req = urllib.request.Request(url, headers={"User-Agent": "tessera-fetch/1"})
+        req = urllib.request.Request(url, headers={"User-Agent": "tessera-fetch/1 (dataset fetch script)"})
         if have:
             req.add_header("Range", f"bytes={have}-")
+        wait = min(backoff * 2 ** attempt, max_wait)
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
-                mode = "ab" if have and resp.status == 206 else "wb"
-                with open(part, mode) as fh:
+                # only append when the server resumed exactly where the partial file ends
+                resumed = have and resp.status == 206 and (resp.headers.get("Content-Range") or "").startswith(
+                    f"bytes {have}-")
+                declared = resp.headers.get("Content-Length")
+                got = 0
+                with open(part, "ab" if resumed else "wb") as fh:
                     while True:
                         block = resp.read(CHUNK)
                         if not block:
                             break
                         fh.write(block)
+                        got += len(block)
+                # read(n) returns b"" when the server closes early: a short body must be caught here
+                if declared and declared.isdigit() and got < int(declared):
+                    raise http.client.IncompleteRead(b"", int(declared) - got)
             os.replace(part, dest)
             return None
-        except (urllib.error.URLError, OSError) as exc:
-            if attempt == retries:
-                return str(exc)
-            time.sleep(min(2 ** attempt, 30))
-    return "gave up"
+        except urllib.error.HTTPError as exc:
+            err = f"HTTP {exc.code}"
+            if exc.code == 416 and have:  # our partial file is stale: start again
+                os.remove(part)
+            elif exc.code not in (408, 425, 429) and exc.code < 500:
+                return err  # the file is not there for us: asking again will not help
+            asked = retry_after(exc.headers.get("Retry-After"), max_wait) if exc.code in (429, 503) else None
+            if asked is not None:
+                wait = asked
+                err += f" (Retry-After {exc.headers.get('Retry-After')})"
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            err = f"{type(exc).__name__}: {exc}"
+        if attempt < retries:
+            sys.stderr.write(f"retrying {url} in {wait:.1f} s after {err}\n")
+            time.sleep(wait)
+    return err
 
 
 def main(argv: "list[str] | None" = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base-url", help="download from this mirror instead of each file's source host")
     ap.add_argument("--out", default=HERE, help="dataset folder (default: next to this script)")
-    ap.add_argument("--retries", type=int, default=3)
+    ap.add_argument("--retries", type=int, default=5, help="attempts after the first, per file")
+    ap.add_argument("--backoff", type=float, default=1.0, help="first wait in seconds; doubles each retry")
+    ap.add_argument("--max-wait", type=float, default=120.0, help="longest single wait, Retry-After included")
     args = ap.parse_args(argv)
     with open(os.path.join(HERE, "manifest.jsonl"), encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
@@ -93,7 +136,7 @@ def main(argv: "list[str] | None" = None) -> int:
         if not row.get("url"):
             bad.append((name, "no source URL"))
             continue
-        err = download(rebase(row["url"], args.base_url), dest, args.retries)
+        err = download(rebase(row["url"], args.base_url), dest, args.retries, args.backoff, args.max_wait)
         if err:
             bad.append((name, err))
             continue

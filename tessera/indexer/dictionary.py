@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-EXTRACTOR_VERSION = "tessera-frames-1"
+EXTRACTOR_VERSION = "tessera-frames-2"  # 2: the last segment covers the short tail
 
 FRAME = "frameSize=2048, hopSize=1024 at 44.1 kHz, Hann window"
 
@@ -95,10 +95,13 @@ _SPECTRAL = [
                "moment, essentia DistributionShape definition)", FRAME,
                "Asymmetry of the spectrum: high values mean energy concentrated low with a thin high tail.",
                "Moderate; unstable on near-silent frames.", "low-heavy", "high-heavy"),
-    FeatureDef("spectral_kurtosis_mean", "spectral", "dimensionless", "-2..400", "numpy (4th standardised "
-               "moment minus 3, essentia DistributionShape definition)", FRAME,
-               "Peakedness of the spectrum: high for a few strong partials, low for flat noise.",
-               "Moderate; heavy-tailed, compare on a log scale.", "peaky spectrum", "flat spectrum"),
+    FeatureDef("spectral_kurtosis_mean", "spectral", "log(1 + excess kurtosis)", "-4.6..6 (log1p of -0.99..400)",
+               "numpy (4th standardised moment minus 3, essentia DistributionShape definition), then "
+               "log1p(max(k, -0.99)) per frame and the mean over frames", FRAME,
+               "Peakedness of the spectrum on a log scale: high for a few strong partials, low for flat noise. "
+               "exp(value) - 1 is roughly the typical excess kurtosis.",
+               "Moderate; the raw kurtosis is heavy-tailed (one tonal frame can reach hundreds), hence the log.",
+               "peaky spectrum", "flat spectrum"),
     FeatureDef("spectral_flatness_mean", "spectral", "ratio", "0..1", "numpy (geometric/arithmetic mean of the "
                "power spectrum, essentia Flatness definition)", FRAME,
                "Noisiness: near 1 for white noise, near 0 for clear tones.", "Robust.", "noisy", "tonal"),
@@ -234,6 +237,21 @@ QUALITY = [
     FeatureDef("peak_db", "quality", "dBFS", "-120..0", "numpy", "", "Highest sample level.", "Exact."),
 ]
 
+# Stored per file beside the features, not part of the vector.
+FINGERPRINT = [
+    FeatureDef("fingerprint", "identity", "chromaprint compressed fingerprint (URL-safe base64)",
+               "about 8 sub-fingerprints of 32 bits per second", "essentia Chromaprinter (Chromaprint algorithm 1)",
+               "sampleRate=44100 on the mono mix, maxLength=120 s; only for files of 10 s or more",
+               "An acoustic fingerprint of the first two minutes: the same recording found again (on Zenodo and "
+               "on the Internet Archive, or as FLAC and as MP3) is linked as a duplicate and answered once. Two "
+               "files are the same recording when their decoded sub-fingerprints, at their best alignment "
+               "within 5 s, differ in at most 20% of bits over at least 80% of the shorter one, and their "
+               "durations agree within 5% + 0.5 s.",
+               "Robust across lossy transcodes (MP3 128k about 2%, Vorbis q3 about 9% of bits differ; unrelated "
+               "recordings 27% or more). Not computed under 10 s: short one-shots and velocity layers of one "
+               "instrument align almost perfectly, so short files are linked by md5 only."),
+]
+
 QUALITY_FLAGS = {
     "silent": "more than 90% of frames below -60 dBFS",
     "mostly_silent": "more than 50% of frames below -60 dBFS",
@@ -255,6 +273,7 @@ def dictionary() -> dict[str, Any]:
         "features": [f.as_dict() for f in FEATURES],
         "labels": [f.as_dict() for f in LABELS],
         "quality": [f.as_dict() for f in QUALITY],
+        "fingerprint": [f.as_dict() for f in FINGERPRINT],
         "quality_flags": QUALITY_FLAGS,
     }
 
@@ -269,7 +288,8 @@ def markdown() -> str:
         "into 30 s segments, each with the same features.",
         "",
     ]
-    for title, defs in (("Vector features", FEATURES), ("Labels", LABELS), ("Quality", QUALITY)):
+    for title, defs in (("Vector features", FEATURES), ("Labels", LABELS), ("Quality", QUALITY),
+                        ("Fingerprint", FINGERPRINT)):
         lines += [f"## {title}", "", "| name | group | unit | range | algorithm | parameters | meaning | "
                   "reliability |", "|---|---|---|---|---|---|---|---|"]
         for f in defs:

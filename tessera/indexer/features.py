@@ -8,17 +8,19 @@ segmenting a long recording costs almost nothing extra.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import fft as scipy_fft
 
 from tessera.catalog.store import FeaturesOut, SegmentOut
 from tessera.indexer.decode import TARGET_SR, Decoded
 from tessera.indexer.dictionary import EXTRACTOR_VERSION, FEATURE_NAMES
 from tessera.indexer.errors import FeatureError
-from tessera.indexer.loudness import KHops, k_hops, loudness_of
+from tessera.indexer.loudness import KHops, loudness_of
 
 FS, HS = 2048, 1024
 FRAME_RATE = TARGET_SR / HS
@@ -30,13 +32,19 @@ EPS = 1e-10
 KEYS = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 SILENCE_DB = -60.0
 FINGERPRINT_MIN_SECONDS = 10.0
+CHROMA_SECONDS = 120  # the fingerprint covers the first two minutes
 
 
 @dataclass
 class FrameData:
-    """Per-frame arrays for one recording."""
+    """Compact per-frame descriptors of one recording: what file and segment statistics need, no spectra.
 
-    mag: np.ndarray  # (n, FS//2+1) magnitude spectrum
+    The magnitude spectra are computed BLOCK_FRAMES frames at a time and dropped once every descriptor
+    of their frames is known, so memory grows by ~0.5 kB per frame (~20 kB per second of audio), not by
+    the ~4 kB of a frame's spectrum.
+    """
+
+    n: int  # frames
     shape: dict[str, np.ndarray]  # per-frame spectral shape
     rms_db: np.ndarray
     zcr: np.ndarray
@@ -46,8 +54,9 @@ class FrameData:
     contrast: np.ndarray  # (len(peak_frames), 6)
     valley: np.ndarray
     hpcp: np.ndarray  # (len(peak_frames), 36)
-    peak_freqs: list[np.ndarray]
-    peak_mags: list[np.ndarray]
+    peak_freqs: np.ndarray  # spectral peaks of every peak frame, one after the other
+    peak_mags: np.ndarray
+    peak_offsets: np.ndarray  # (len(peak_frames) + 1,): peaks of peak frame j are [offsets[j], offsets[j + 1])
     pitch_frames: np.ndarray  # frame indices where pitch was computed
     pitch: np.ndarray
     pitch_conf: np.ndarray
@@ -96,7 +105,7 @@ class _Algorithms:
         self.onsets = es.Onsets(frameRate=FRAME_RATE)
         self.dyncomp = es.DynamicComplexity(sampleRate=TARGET_SR)
         self.attack = es.LogAttackTime(sampleRate=FRAME_RATE, startAttackThreshold=0.2, stopAttackThreshold=0.9)
-        self.chroma = es.Chromaprinter(sampleRate=TARGET_SR, maxLength=120)
+        self.chroma = es.Chromaprinter(sampleRate=TARGET_SR, maxLength=CHROMA_SECONDS)
 
 
 _ALGS: _Algorithms | None = None
@@ -109,95 +118,147 @@ def algorithms() -> _Algorithms:
     return _ALGS
 
 
-def _frames(x: np.ndarray) -> np.ndarray:
-    n = max(1, 1 + (len(x) - FS) // HS) if len(x) >= FS else 1
-    if len(x) < FS + (n - 1) * HS:
-        x = np.pad(x, (0, FS + (n - 1) * HS - len(x)))
-    return np.lib.stride_tricks.as_strided(x, shape=(n, FS), strides=(x.strides[0] * HS, x.strides[0]))
+def n_frames(samples: int) -> int:
+    """Frames of FS samples every HS samples in a signal of this length (at least one, zero-padded)."""
+    return max(1, 1 + (samples - FS) // HS) if samples >= FS else 1
 
 
-def frame_data(mono: np.ndarray) -> FrameData:
+def magnitudes(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Magnitude spectra (float32, (hi - lo, FS//2+1)) of frames [lo, hi) of the 44.1 kHz mono signal x."""
+    seg = np.asarray(x[lo * HS: (hi - 1) * HS + FS], dtype=np.float32)
+    if seg.shape[0] < (hi - lo - 1) * HS + FS:
+        seg = np.pad(seg, (0, (hi - lo - 1) * HS + FS - seg.shape[0]))
+    seg = np.ascontiguousarray(seg)
+    fr = np.lib.stride_tricks.as_strided(seg, shape=(hi - lo, FS), strides=(seg.strides[0] * HS, seg.strides[0]))
+    # essentia's Spectrum scales like this too (magnitude of an rfft of the windowed frame)
+    # scipy's pocketfft vectorises float32 transforms across frames: ~4x faster than numpy's, same values
+    return np.abs(scipy_fft.rfft(fr * np.hanning(FS).astype(np.float32), axis=1)).astype(np.float32)
+
+
+# frames analysed at once (~24 s): their spectra (~4 kB a frame and a few temporaries) are the only
+# memory that scales with the block rather than the file. A multiple of PEAKS_EVERY * CONTRAST_EVERY
+# and of PITCH_EVERY, so that every block starts on a frame where each subsampled algorithm runs.
+BLOCK_FRAMES = 1024
+
+
+def frame_data(mono: np.ndarray, block_frames: int = BLOCK_FRAMES) -> FrameData:
+    """Per-frame descriptors, computed block by block; the same numbers as analysing all frames at once."""
+    if block_frames % (PEAKS_EVERY * CONTRAST_EVERY) or block_frames % PITCH_EVERY:
+        raise ValueError("block_frames must be a multiple of the subsampling steps")
     a = algorithms()
     x = np.ascontiguousarray(mono, dtype=np.float32)
-    fr = _frames(x)
-    win = np.hanning(FS).astype(np.float32)
-    # essentia's Spectrum scales like this too (magnitude of an rfft of the windowed frame)
-    mag = np.abs(np.fft.rfft(fr * win, axis=1)).astype(np.float32)
-    n = mag.shape[0]
-    # frame RMS and zero-crossing rate from running sums over the signal: O(samples), not O(frames x FS)
-    padded = np.zeros(FS + (n - 1) * HS, np.float64)
-    padded[: min(len(x), padded.size)] = x[: padded.size]
-    starts = np.arange(n) * HS
-    e = np.concatenate([[0.0], np.cumsum(padded * padded)])
-    rms = np.sqrt(np.maximum(e[starts + FS] - e[starts], 0.0) / FS)
-    rms_db = 20 * np.log10(rms + EPS)
-    signs = np.signbit(padded)
-    zc = np.concatenate([[0], np.cumsum(signs[1:] != signs[:-1])])
-    zcr = (zc[starts + FS - 1] - zc[starts]) / (FS - 1)
-    power = mag.astype(np.float32) ** 2
-    mfcc = (a.dct @ (20 * np.log10(np.maximum(a.mel_w @ power.T, 1e-10)))).T
-    bark = (a.bark_w @ power.T).T
-    silent = rms_db < SILENCE_DB
+    n = n_frames(x.shape[0])
+    rms_db = np.zeros(n, np.float64)
+    zcr = np.zeros(n, np.float64)
+    mfcc = np.zeros((n, a.dct.shape[0]), np.float32)
+    bark = np.zeros((n, a.bark_w.shape[0]), np.float32)
+    flux = np.zeros(n, np.float32)
+    hfc = np.zeros(n, np.float32)
+    spec_snr = np.zeros(n, np.float32)
+    shape: dict[str, np.ndarray] = {}
     peak_frames = np.arange(0, n, PEAKS_EVERY)
     contrast = np.zeros((len(peak_frames), 6), np.float32)
     valley = np.zeros((len(peak_frames), 6), np.float32)
     hpcp = np.zeros((len(peak_frames), 36), np.float32)
-    pfs: list[np.ndarray] = []
-    pms: list[np.ndarray] = []
-    for j, i in enumerate(peak_frames):
-        spec = mag[i]
-        if silent[i]:
-            # SpectralContrast overflows on (near-)silent frames; they are left out of every average
-            pfs.append(np.zeros(0, np.float32))
-            pms.append(np.zeros(0, np.float32))
-            continue
-        if j % CONTRAST_EVERY == 0 or j == 0 or silent[peak_frames[j - 1]]:
-            contrast[j], valley[j] = a.contrast(spec)
-        else:  # contrast changes slowly: reuse the last value, halving the cost of this algorithm
-            contrast[j], valley[j] = contrast[j - 1], valley[j - 1]
-        f, m = a.peaks(spec)
-        pfs.append(f)
-        pms.append(m)
-        if f.size:
-            hpcp[j] = a.hpcp(f, m)
-    # a band with (almost) no energy divides by ~0 inside SpectralContrast (values ~1e30 or NaN):
-    # bound them so one empty band cannot dominate a file's statistics
-    contrast = np.clip(np.nan_to_num(contrast), -CONTRAST_BOUND, CONTRAST_BOUND)
-    valley = np.clip(np.nan_to_num(valley), -CONTRAST_BOUND, CONTRAST_BOUND)
-    peak_of = {int(i): j for j, i in enumerate(peak_frames)}
+    pf_parts: list[np.ndarray] = []
+    pm_parts: list[np.ndarray] = []
+    counts = np.zeros(len(peak_frames), np.int64)
     pitch_frames = np.arange(0, n, PITCH_EVERY)
     pitch = np.zeros(len(pitch_frames), np.float32)
     pconf = np.zeros(len(pitch_frames), np.float32)
     sal = np.zeros(len(pitch_frames), np.float32)
     inh = np.full(len(pitch_frames), np.nan, np.float32)
-    for j, i in enumerate(pitch_frames):
-        if silent[i]:
-            continue
-        spec = mag[i]
-        pitch[j], pconf[j] = a.pitch(spec)
-        sal[j] = a.salience(spec)
-        k = peak_of.get(int(i))
-        if k is not None and pconf[j] > 0.5 and pitch[j] > 0 and pfs[k].size:
-            order = np.argsort(pfs[k])
-            f, m = pfs[k][order], pms[k][order]
-            f, m = f[f > 0], m[f > 0]
+    e_carry = 0.0  # running sum of squares up to the block's first sample, as one cumsum over the file would have
+    prev_log: np.ndarray | None = None  # log spectrum of the frame before the block, for the flux
+    bins = np.arange(FS // 2 + 1, dtype=np.float32)
+    for lo in range(0, n, block_frames):
+        hi = min(n, lo + block_frames)
+        sl = slice(lo, hi)
+        # frame RMS and zero-crossing rate from running sums over the signal: O(samples), not O(frames x FS)
+        s0, s1 = lo * HS, (hi - 1) * HS + FS
+        padded = np.zeros(s1 - s0, np.float64)
+        got = x[s0: min(s1, x.shape[0])]
+        padded[: got.shape[0]] = got
+        starts = np.arange(hi - lo) * HS
+        e = np.cumsum(np.concatenate([[e_carry], padded * padded]))
+        e_carry = float(e[(hi - lo) * HS]) if hi < n else 0.0
+        rms = np.sqrt(np.maximum(e[starts + FS] - e[starts], 0.0) / FS)
+        rms_db[sl] = 20 * np.log10(rms + EPS)
+        signs = np.signbit(padded)
+        zc = np.concatenate([[0], np.cumsum(signs[1:] != signs[:-1])])
+        zcr[sl] = (zc[starts + FS - 1] - zc[starts]) / (FS - 1)
+        del padded, e, signs, zc
+        mag = magnitudes(x, lo, hi)
+        power = mag.astype(np.float32) ** 2
+        mfcc[sl] = (a.dct @ (20 * np.log10(np.maximum(a.mel_w @ power.T, 1e-10)))).T
+        bark[sl] = (a.bark_w @ power.T).T
+        silent = rms_db < SILENCE_DB  # complete up to this block's last frame
+        j_lo, j_hi = lo // PEAKS_EVERY, -(-hi // PEAKS_EVERY)
+        pfs: list[np.ndarray] = []
+        pms: list[np.ndarray] = []
+        for j in range(j_lo, j_hi):
+            i = int(peak_frames[j])
+            spec = mag[i - lo]
+            if silent[i]:
+                # SpectralContrast overflows on (near-)silent frames; they are left out of every average
+                pfs.append(np.zeros(0, np.float32))
+                pms.append(np.zeros(0, np.float32))
+                continue
+            if j % CONTRAST_EVERY == 0 or j == 0 or silent[peak_frames[j - 1]]:
+                contrast[j], valley[j] = a.contrast(spec)
+            else:  # contrast changes slowly: reuse the last value, halving the cost of this algorithm
+                contrast[j], valley[j] = contrast[j - 1], valley[j - 1]
+            f, m = a.peaks(spec)
+            pfs.append(f)
+            pms.append(m)
             if f.size:
-                try:
-                    hf, hm = a.harmonic(f, m, float(pitch[j]))
-                    if hf.size >= 2 and hf[0] > 0:
-                        inh[j] = a.inharm(hf, hm)
-                except RuntimeError:
-                    pass  # HarmonicPeaks refuses some peak sets; the frame simply has no value
-    logmag = np.log1p(1000.0 * mag)
-    diff = np.diff(logmag, axis=0, prepend=logmag[:1])
-    flux = np.maximum(diff, 0).sum(axis=1).astype(np.float32)
-    bins = np.arange(mag.shape[1], dtype=np.float32)
-    hfc = (power @ bins).astype(np.float32)
-    # a tone or a mix of partials stands far above the median bin; broadband noise does not
-    med = np.median(power, axis=1) * power.shape[1]
-    spec_snr = 10 * np.log10((power.sum(axis=1) + EPS) / (med + EPS))
-    return FrameData(mag, _spectral_shape(mag, power), rms_db, zcr, mfcc, bark, peak_frames, contrast, valley, hpcp,
-                     pfs, pms, pitch_frames, pitch, pconf, sal, inh, flux, hfc, spec_snr.astype(np.float32))
+                hpcp[j] = a.hpcp(f, m)
+        for j in range(-(-lo // PITCH_EVERY), -(-hi // PITCH_EVERY)):
+            i = int(pitch_frames[j])
+            if silent[i]:
+                continue
+            spec = mag[i - lo]
+            pitch[j], pconf[j] = a.pitch(spec)
+            sal[j] = a.salience(spec)
+            k = i // PEAKS_EVERY - j_lo  # every pitch frame is a peak frame of this block
+            if pconf[j] > 0.5 and pitch[j] > 0 and pfs[k].size:
+                order = np.argsort(pfs[k])
+                f, m = pfs[k][order], pms[k][order]
+                f, m = f[f > 0], m[f > 0]
+                if f.size:
+                    try:
+                        hf, hm = a.harmonic(f, m, float(pitch[j]))
+                        if hf.size >= 2 and hf[0] > 0:
+                            inh[j] = a.inharm(hf, hm)
+                    except RuntimeError:
+                        pass  # HarmonicPeaks refuses some peak sets; the frame simply has no value
+        counts[j_lo:j_hi] = [f.size for f in pfs]
+        pf_parts.append(np.concatenate(pfs).astype(np.float32) if pfs else np.zeros(0, np.float32))
+        pm_parts.append(np.concatenate(pms).astype(np.float32) if pms else np.zeros(0, np.float32))
+        del pfs, pms
+        logmag = np.log1p(1000.0 * mag)
+        diff = np.diff(logmag, axis=0, prepend=logmag[:1] if prev_log is None else prev_log)
+        prev_log = logmag[-1:].copy()
+        flux[sl] = np.maximum(diff, 0).sum(axis=1).astype(np.float32)
+        del logmag, diff
+        hfc[sl] = (power @ bins).astype(np.float32)
+        # a tone or a mix of partials stands far above the median bin; broadband noise does not
+        # FS//2+1 bins is odd: the median is the middle order statistic, and partition alone finds it (2x faster)
+        mid = power.shape[1] // 2
+        med = np.partition(power, mid, axis=1)[:, mid] * power.shape[1]
+        spec_snr[sl] = 10 * np.log10((power.sum(axis=1) + EPS) / (med + EPS))
+        for key, vals in _spectral_shape(mag, power).items():
+            if key not in shape:
+                shape[key] = np.zeros(n, vals.dtype)
+            shape[key][sl] = vals
+    # a band with (almost) no energy divides by ~0 inside SpectralContrast (values ~1e30 or NaN):
+    # bound them so one empty band cannot dominate a file's statistics
+    contrast = np.clip(np.nan_to_num(contrast), -CONTRAST_BOUND, CONTRAST_BOUND)
+    valley = np.clip(np.nan_to_num(valley), -CONTRAST_BOUND, CONTRAST_BOUND)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    return FrameData(n, shape, rms_db, zcr, mfcc, bark, peak_frames, contrast, valley, hpcp,
+                     np.concatenate(pf_parts), np.concatenate(pm_parts), offsets, pitch_frames, pitch, pconf, sal,
+                     inh, flux, hfc, spec_snr)
 
 
 def _spectral_shape(mag: np.ndarray, power: np.ndarray) -> dict[str, np.ndarray]:
@@ -225,7 +286,10 @@ def _tempo(flux: np.ndarray) -> tuple[float, float]:
     if len(flux) < 3 * FRAME_RATE:
         return 0.0, 0.0
     x = flux.astype(np.float64) - flux.mean()
-    ac = np.correlate(x, x, mode="full")[len(x) - 1:]
+    # autocorrelation through the FFT: np.correlate is O(n^2), minutes on an hour-long recording
+    nfft = 1 << int(2 * len(x) - 1).bit_length()
+    spec = np.fft.rfft(x, nfft)
+    ac = np.fft.irfft(spec.real**2 + spec.imag**2, nfft)[: len(x)]
     if ac[0] <= 0:
         return 0.0, 0.0
     ac = ac / ac[0]
@@ -245,9 +309,7 @@ def _tempo(flux: np.ndarray) -> tuple[float, float]:
     return float(60 * FRAME_RATE / lag), conf
 
 
-def _tuning(pf: list[np.ndarray], pm: list[np.ndarray]) -> tuple[float, float]:
-    freqs = np.concatenate(pf) if pf else np.zeros(0)
-    mags = np.concatenate(pm) if pm else np.zeros(0)
+def _tuning(freqs: np.ndarray, mags: np.ndarray) -> tuple[float, float]:
     ok = freqs > 0
     freqs, mags = freqs[ok], mags[ok]
     if freqs.size < 5:
@@ -315,6 +377,7 @@ def aggregate(fd: FrameData, lo: int, hi: int, loud: tuple[KHops, int, int | Non
     out["loudness_integrated"] = integ
     out["loudness_range"] = lra
     try:
+        # DynamicComplexity copies its whole input (4 bytes a sample): on a file, the largest single need
         out["dynamic_complexity"] = float(a.dyncomp(mono)[0]) if mono.size > TARGET_SR // 5 else 0.0
     except RuntimeError:
         out["dynamic_complexity"] = 0.0
@@ -353,8 +416,9 @@ def aggregate(fd: FrameData, lo: int, hi: int, loud: tuple[KHops, int, int | Non
     out["key_strength"] = float(strength)
     out["scale_major"] = 1.0 if scale == "major" else 0.0
     out["key"], out["scale"] = key, scale
-    pidx = np.nonzero(psl)[0]
-    tf, tdev = _tuning([fd.peak_freqs[j] for j in pidx], [fd.peak_mags[j] for j in pidx])
+    pidx = np.nonzero(psl)[0]  # peak frames of [lo, hi): one run of consecutive indices
+    p0, p1 = (int(fd.peak_offsets[pidx[0]]), int(fd.peak_offsets[pidx[-1] + 1])) if pidx.size else (0, 0)
+    tf, tdev = _tuning(fd.peak_freqs[p0:p1], fd.peak_mags[p0:p1])
     out["tuning_frequency"], out["tuning_deviation_cents"] = tf, tdev
     p = h12 / (h12.sum() + EPS)
     out["pitch_class_entropy"] = float(-(p[p > 0] * np.log2(p[p > 0])).sum()) if h12.sum() > 0 else 0.0
@@ -372,6 +436,11 @@ def aggregate(fd: FrameData, lo: int, hi: int, loud: tuple[KHops, int, int | Non
     return out
 
 
+def _abs_max(x: np.ndarray) -> float:
+    """max |x| without a temporary copy of x."""
+    return max(float(x.max()), -float(x.min())) if x.size else 0.0
+
+
 def quality(fd: FrameData, lo: int, hi: int, dec: Decoded, samples: np.ndarray,
             clipped_ratio: float | None = None, dc: float | None = None) -> dict[str, Any]:
     rms_db = fd.rms_db[lo:hi]
@@ -380,7 +449,7 @@ def quality(fd: FrameData, lo: int, hi: int, dec: Decoded, samples: np.ndarray,
     nonzero = rms_db[rms_db > -150]
     floor = float(np.percentile(nonzero, 10)) if nonzero.size else -120.0
     top = float(np.percentile(nonzero, 95)) if nonzero.size else -120.0
-    peak = float(20 * np.log10(np.max(np.abs(samples)) + EPS)) if samples.size else -120.0
+    peak = float(20 * np.log10(_abs_max(samples) + EPS)) if samples.size else -120.0
     act = rms_db >= SILENCE_DB
     spec_snr = float(np.median(fd.spectral_snr_db[lo:hi][act])) if act.any() else 0.0
     # level spread catches noise between events; the spectral estimate catches steady tones
@@ -390,8 +459,9 @@ def quality(fd: FrameData, lo: int, hi: int, dec: Decoded, samples: np.ndarray,
         "sample_rate": dec.source_sample_rate,
         "channels": dec.channels,
         "silence_ratio": round(silence, 4),
-        "clipping_ratio": float(np.mean(np.abs(samples) >= 0.999)) if samples.size else 0.0,
-        "dc_offset": float(samples.mean()) if samples.size else 0.0,
+        "clipping_ratio": (clipped_ratio if clipped_ratio is not None
+                           else float(np.mean(np.abs(samples) >= 0.999)) if samples.size else 0.0),
+        "dc_offset": dc if dc is not None else float(samples.mean()) if samples.size else 0.0,
         "noise_floor_db": round(max(floor, -120.0), 2),
         "snr_db": round(snr, 2),
         "peak_db": round(max(peak, -120.0), 2),
@@ -401,10 +471,6 @@ def quality(fd: FrameData, lo: int, hi: int, dec: Decoded, samples: np.ndarray,
         flags.append("silent")
     elif silence > 0.5:
         flags.append("mostly_silent")
-    if clipped_ratio is not None:
-        q["clipping_ratio"] = clipped_ratio
-    if dc is not None:
-        q["dc_offset"] = dc
     if q["clipping_ratio"] > 0.001:
         flags.append("clipped")
     if abs(q["dc_offset"]) > 0.01:
@@ -428,23 +494,25 @@ def vector_of(feats: dict[str, Any]) -> np.ndarray:
 def extract(dec: Decoded, segment_seconds: float = 30.0, segment_min_duration: float = 60.0,
             fingerprint: bool = True) -> FeaturesOut:
     """All features, quality flags and segments of one decoded recording."""
-    peak = float(np.max(np.abs(dec.mono))) if dec.mono.size else 0.0
+    peak = _abs_max(dec.mono)
     if peak < 10 ** (-80 / 20):
         raise FeatureError("silent: the whole file is below -80 dBFS")
     fd = frame_data(dec.mono)
-    n = fd.mag.shape[0]
+    n = fd.n
     src = dec.source_sample_rate
-    kh = k_hops(dec.channel_audio, src)  # K-weighting filtered once for the file and all its segments
+    kh = dec.khops  # K-weighted while decoding, once for the file and all its segments
     feats = aggregate(fd, 0, n, (kh, 0, None), dec.mono)
     # clipping and DC of the whole file are measured on the original samples, before resampling
     q = quality(fd, 0, n, dec, dec.mono, dec.peak_ratio_clipped, dec.dc_offset)
     segments: list[SegmentOut] = []
     if dec.duration >= segment_min_duration:
         seg_frames = round(segment_seconds * FRAME_RATE)
-        for lo in range(0, n, seg_frames):
-            hi = min(n, lo + seg_frames)
-            if (hi - lo) < seg_frames // 3 and segments:
-                break  # a short tail belongs to the previous window's neighbourhood; skip it
+        bounds = [*range(0, n, seg_frames), n]
+        # the last window ends with the recording: a tail of at least a third of a window (10 s of 30 s)
+        # is a segment of its own, a shorter one joins the window before it, so every second is covered
+        if len(bounds) > 2 and dec.mono.shape[0] - bounds[-2] * HS < segment_seconds / 3 * TARGET_SR:
+            del bounds[-2]
+        for lo, hi in itertools.pairwise(bounds):
             s0, s1 = lo * HS, min(dec.mono.shape[0], hi * HS + FS)
             c0, c1 = s0 * src // TARGET_SR, s1 * src // TARGET_SR
             sf = aggregate(fd, lo, hi, (kh, c0 // kh.hop, c1 // kh.hop), dec.mono[s0:s1])
@@ -456,7 +524,9 @@ def extract(dec: Decoded, segment_seconds: float = 30.0, segment_min_duration: f
     # for unrelated files, so it would link false duplicates.
     if fingerprint and dec.duration >= FINGERPRINT_MIN_SECONDS:
         try:
-            fp = str(algorithms().chroma(dec.mono))
+            # Chromaprinter reads only its first maxLength seconds, yet copies all it is given (~7 bytes
+            # a sample): hand it just those seconds, for the same fingerprint
+            fp = str(algorithms().chroma(dec.mono[: CHROMA_SECONDS * TARGET_SR]))
         except RuntimeError:
             fp = None  # too short for a fingerprint: dedupe by md5 only
     return FeaturesOut(

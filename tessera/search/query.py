@@ -10,10 +10,11 @@ so candidates close to the negatives sink; ``distance`` in every hit is still
 the plain ||x - p||. Each file keeps its best row (whole file or one segment).
 Order is (score, file id): stable for pagination.
 
-Candidates: with a flat index (small catalogues) every row is scored exactly;
-with an approximate index the nearest ``max_candidates`` rows are fetched and
-re-ranked. Filters (licence, features, text …) are applied to the ranked files
-through ``SearchStore``.
+Candidates: with a flat index (small catalogues) every row is scored exactly.
+With an approximate (HNSW) index, the filter (licence, features, text …, via
+``SearchStore``) is resolved first: a selective filter's files are ranked
+exactly; a broad one takes the nearest ``max_candidates`` rows and widens the
+candidate list until the page is full, so filters never silently truncate.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 from tessera.catalog.search_store import SearchFilter, SearchStore
 from tessera.indexer.decode import decode
 from tessera.indexer.features import extract
-from tessera.indexer.similarity import SpaceIndex
+from tessera.indexer.similarity import EXACT_LIMIT, SpaceIndex
 from tessera.search.errors import BadQuery, UnsupportedFormat, UploadTooLarge
 from tessera.search.sandbox import DecodeSandbox
 
@@ -150,29 +151,50 @@ def _all_rows(space: SpaceIndex) -> np.ndarray:
     return mat
 
 
+def _scores(mat: np.ndarray, q: Query, space: SpaceIndex) -> tuple[np.ndarray, np.ndarray]:
+    p = space.standardiser.transform(np.vstack(q.positives)).mean(axis=0)
+    dist = np.linalg.norm(mat - p, axis=1)
+    if not q.negatives:
+        return dist, dist
+    neg = space.standardiser.transform(np.vstack(q.negatives)).mean(axis=0)
+    return dist, dist - q.lam * np.linalg.norm(mat - neg, axis=1)
+
+
+def _exact(space: SpaceIndex, q: Query, rows: np.ndarray) -> list[SearchHit]:
+    """Score exactly the given index rows."""
+    if not len(rows):
+        return []
+    if space.manifest.get("index_type", "flat") == "flat":
+        mat = _all_rows(space)[rows]
+    else:
+        mat = np.asarray(space.index.reconstruct_batch(np.asarray(rows, dtype=np.int64)), dtype=np.float32)
+    dist, score = _scores(mat, q, space)
+    return _best_per_file(space, rows, dist, score, q)
+
+
+def _approximate(space: SpaceIndex, q: Query, fetch: int) -> list[SearchHit]:
+    """The ``fetch`` nearest rows from the approximate index, re-ranked by score."""
+    p = space.standardiser.transform(np.vstack(q.positives)).mean(axis=0)
+    _d, idx = space.index.search(np.ascontiguousarray(p[None, :], dtype=np.float32), fetch)
+    rows = idx[0][idx[0] >= 0]
+    if not len(rows):
+        return []
+    mat = np.asarray(space.index.reconstruct_batch(rows.astype(np.int64)), dtype=np.float32)
+    dist, score = _scores(mat, q, space)
+    return _best_per_file(space, rows, dist, score, q)
+
+
 def rank(space: SpaceIndex, q: Query, max_candidates: int = MAX_CANDIDATES) -> list[SearchHit]:
-    """Every candidate file, best row each, ordered by (score, file id). Pure apart from faiss."""
+    """Candidate files, best row each, ordered by (score, file id): every file with a flat index,
+    the nearest ``max_candidates`` rows' files with an approximate one."""
     if not q.positives:
         raise BadQuery("a similarity query needs at least one example")
     n = space.index.ntotal
     if n == 0:
         return []
-    p = space.standardiser.transform(np.vstack(q.positives)).mean(axis=0)
-    neg = space.standardiser.transform(np.vstack(q.negatives)).mean(axis=0) if q.negatives else None
     if space.manifest.get("index_type", "flat") == "flat":
-        rows = np.arange(n)
-        mat = _all_rows(space)
-    else:
-        fetch = min(n, max_candidates)
-        _d, idx = space.index.search(np.ascontiguousarray(p[None, :], dtype=np.float32), fetch)
-        rows = idx[0][idx[0] >= 0]
-        mat_rows = np.vstack([space.index.reconstruct(int(i)) for i in rows]) if len(rows) else np.zeros((0, 1))
-        dist = np.linalg.norm(mat_rows - p, axis=1)
-        score = dist - q.lam * np.linalg.norm(mat_rows - neg, axis=1) if neg is not None else dist
-        return _best_per_file(space, rows, dist, score, q)
-    dist = np.linalg.norm(mat - p, axis=1)
-    score = dist - q.lam * np.linalg.norm(mat - neg, axis=1) if neg is not None else dist
-    return _best_per_file(space, rows, dist, score, q)
+        return _exact(space, q, np.arange(n))
+    return _approximate(space, q, min(n, max_candidates))
 
 
 def _best_per_file(space: SpaceIndex, rows: np.ndarray, dist: np.ndarray, score: np.ndarray,
@@ -193,14 +215,39 @@ def _best_per_file(space: SpaceIndex, rows: np.ndarray, dist: np.ndarray, score:
 
 
 def search(store: SearchStore, space: SpaceIndex | None, q: Query | None, flt: SearchFilter, limit: int,
-           offset: int, max_candidates: int = MAX_CANDIDATES) -> SearchPage:
-    """One page of answers: similarity-ranked when there are examples, else a filtered browse."""
+           offset: int, max_candidates: int = MAX_CANDIDATES, exact_limit: int = EXACT_LIMIT) -> SearchPage:
+    """One page of answers: similarity-ranked when there are examples, else a filtered browse.
+
+    Filters never truncate: with an approximate index, the files passing the filter are found
+    first; when their rows number at most ``exact_limit`` they are ranked exactly (a selective
+    filter), otherwise the approximate candidate list widens until it holds the page. ``total``
+    is always the number of matching indexed files.
+    """
     if q is None or not q.positives:
         rows, total = store.browse(flt, limit, offset)
         return SearchPage([SearchHit(r.id, None, None, None, None, None) for r in rows], total)
     if space is None:
         raise BadQuery("a similarity query needs a space")
-    ranked = rank(space, q, max_candidates)
-    allowed = store.matching_ids(flt, among=[h.file_id for h in ranked])  # also drops withdrawn files
-    kept = [h for h in ranked if h.file_id in allowed]
-    return SearchPage(kept[offset:offset + limit], len(kept))
+    n = space.index.ntotal
+    if n == 0 or space.manifest.get("index_type", "flat") == "flat":
+        ranked = rank(space, q, max_candidates)
+        allowed = store.matching_ids(flt, among=[h.file_id for h in ranked])  # also drops withdrawn files
+        kept = [h for h in ranked if h.file_id in allowed]
+        return SearchPage(kept[offset:offset + limit], len(kept))
+    allowed = store.matching_ids(flt)  # the viewer's visible files: consent and protocols apply even unfiltered
+    skip = np.asarray(sorted(q.exclude | space.removed), dtype=np.int64)
+    mask = np.isin(space.file_ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
+    mask &= ~np.isin(space.file_ids, skip)
+    cand = np.nonzero(mask)[0]
+    total = int(np.unique(space.file_ids[cand]).shape[0])
+    if len(cand) <= exact_limit:
+        return SearchPage(_exact(space, q, cand)[offset:offset + limit], total)
+    want = offset + limit
+    fetch = min(n, max(max_candidates, 4 * want))
+    while fetch < n:
+        kept = [h for h in _approximate(space, q, fetch) if h.file_id in allowed]
+        if len(kept) >= want:
+            return SearchPage(kept[offset:offset + limit], total)
+        fetch *= 4
+    # HNSW cannot list every row (k near n returns fewer): the last widening is exact
+    return SearchPage(_exact(space, q, cand)[offset:offset + limit], total)

@@ -19,8 +19,10 @@ from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
 from tessera.catalog.taxonomy_store import TaxonomyStore
 from tessera.errors import TesseraError
+from tessera.taxonomy.cluster import ClusterParams
 
 DEFAULT_BASE = "https://tessera.invalid/api"
+PARALLEL_MIN = ClusterParams.parallel_min_items
 UserOpt = Annotated[str | None, typer.Option("--user", help="Who is acting (recorded in the history).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -48,12 +50,14 @@ def _emit(data: Any, as_json: bool, text: str) -> None:
 def cluster(
     space: Annotated[str, typer.Option(help="Similarity space: all, timbre, rhythm or tonal.")] = "all",
     min_cluster_size: Annotated[int | None, typer.Option(help="Smallest group; default ~4% of items.")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same run.")] = 42,
+    seed: Annotated[int | None, typer.Option(
+        help="Random seed for a reproducible run (the same seed gives the same groups). Seeded runs are "
+             "single-threaded and slower on big collections; without a seed every core is used "
+             f"(from {PARALLEL_MIN} items: below that one thread is faster).")] = None,
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Group items by how they sound (UMAP + HDBSCAN), explain each group and keep identities across runs."""
-    from tessera.taxonomy.cluster import ClusterParams
     from tessera.taxonomy.service import run_clustering
 
     if min_cluster_size is not None and min_cluster_size < 2:
@@ -61,7 +65,8 @@ def cluster(
         raise typer.Exit(2)
     try:
         catalog, store = _stores(Settings())
-        typer.echo("clustering (the first run in a process compiles numba code: ~30-60 s)…", err=True)
+        mode = f"seed {seed}, single-threaded" if seed is not None else f"no seed: all cores from {PARALLEL_MIN} items"
+        typer.echo(f"clustering ({mode}; the first run in a process compiles numba code: ~30-60 s)…", err=True)
         rep = run_clustering(catalog, store, ClusterParams(space=space, min_cluster_size=min_cluster_size,
                                                            seed=seed), created_by=_who(user))
     except TesseraError as exc:

@@ -2,12 +2,20 @@
 
 HDBSCAN runs on a low-dimensional UMAP embedding, never on the raw vectors: density is
 meaningless in ~150 dimensions. Items HDBSCAN leaves out are "unclustered" (label -1), a
-first-class answer. With a seed the result is reproducible (UMAP then runs single-threaded).
+first-class answer.
+
+Seed policy (the product default is speed): without a seed UMAP and the k-NN descent use every
+core (numba parallel) and two runs may differ slightly; with a seed the run is reproducible but
+single-threaded, because UMAP's parallel SGD is not deterministic. The two paths compile different
+numba kernels, so each pays its own first-call compile (~40 s) once per process. Small unseeded
+runs (under ``parallel_min_items``) still use one thread: numba's per-epoch barriers cost more than
+they save on a few thousand points, several times more on a shared, loaded machine (bench/).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,7 +34,8 @@ class ClusterParams:
     n_neighbors: int = 15
     min_dist: float = 0.0  # tight packing helps density clustering; the 2-D map uses map_min_dist
     map_min_dist: float = 0.1
-    seed: int | None = 42
+    seed: int | None = None  # None: parallel and fast; an int: reproducible, single-threaded
+    parallel_min_items: int = 5000  # unseeded runs smaller than this stay on one thread
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,6 +48,7 @@ class Clustering:
     embedding: np.ndarray  # float32 (n, n_components): what HDBSCAN saw
     coords: np.ndarray  # float32 (n, 2): the map
     params: dict[str, Any]  # effective parameters, for the run record
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds (k-NN, each UMAP, HDBSCAN)
 
     @property
     def n_clusters(self) -> int:
@@ -78,7 +88,8 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
 
 
 def cluster_vectors(vectors: np.ndarray, params: ClusterParams) -> Clustering:
-    """UMAP to ``n_components`` and to 2-D (sharing one k-NN graph), then HDBSCAN on the former."""
+    """UMAP to ``n_components`` and to 2-D (sharing one k-NN graph; the map starts from the former's
+    main plane), then HDBSCAN on the former."""
     x = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
     n = x.shape[0]
     eff = params.as_dict()
@@ -95,28 +106,45 @@ def cluster_vectors(vectors: np.ndarray, params: ClusterParams) -> Clustering:
     mcs = int(max(2, min(mcs, n // 2)))
     eff.update(n_neighbors=k, min_cluster_size=mcs)
     rng_state = np.random.RandomState(params.seed) if params.seed is not None else np.random.RandomState()
+    jobs = 1 if params.seed is not None or n < params.parallel_min_items else -1
+    eff.update(threads="all" if jobs == -1 else 1)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        timings[stage] = round(now - t, 3)
+        t = now
+
     # one k-NN graph for both embeddings: nearest-neighbour descent is the costly half of UMAP
     knn_i, knn_d, knn_index = nearest_neighbors(
         x, n_neighbors=k, metric="euclidean", metric_kwds={}, angular=False, random_state=rng_state,
-        n_jobs=1 if params.seed is not None else -1,
+        n_jobs=jobs,
     )
+    lap("knn")
     # spectral init needs a connected, not-too-small graph; random init is safe for small sets
     init = "spectral" if n >= 50 else "random"
 
-    def embed(dims: int, min_dist: float) -> np.ndarray:
+    def embed(dims: int, min_dist: float, start: str | np.ndarray) -> np.ndarray:
         model = umap.UMAP(
-            n_components=dims, n_neighbors=k, min_dist=min_dist, metric="euclidean", init=init,
+            n_components=dims, n_neighbors=k, min_dist=min_dist, metric="euclidean", init=start,
             random_state=params.seed, precomputed_knn=(knn_i, knn_d, knn_index),
-            n_jobs=1 if params.seed is not None else -1, low_memory=True,
+            n_jobs=jobs, low_memory=True,
         )
         return np.asarray(model.fit_transform(x), dtype=np.float32)
 
     dims = int(min(params.n_components, max(2, n - 2)))
-    emb = embed(dims, params.min_dist)
-    coords = embed(2, params.map_min_dist)
+    emb = embed(dims, params.min_dist, init)
+    lap("umap")
+    # the map starts from the main plane of the clustering embedding: same graph, so a second
+    # spectral decomposition of it would cost much and add nothing
+    coords = embed(2, params.map_min_dist, _pca(emb, 2).astype(np.float64) if init == "spectral" else init)
+    lap("umap_map")
     clusterer = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=params.min_samples,
                                 cluster_selection_method="eom")
     raw = clusterer.fit_predict(emb.astype(np.float64))
     labels = _relabel(np.asarray(raw, dtype=np.int64))
     probs = np.where(labels == NOISE, 0.0, np.asarray(clusterer.probabilities_, dtype=np.float64))
-    return Clustering(labels, probs, emb, coords, eff)
+    lap("hdbscan")
+    return Clustering(labels, probs, emb, coords, eff, timings)

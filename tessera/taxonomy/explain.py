@@ -71,8 +71,9 @@ def explain_clusters(
     dur = np.asarray(durations, dtype=np.float64)
     n = m.shape[0]
     ranks = _ranks(m) if n else m
+    lic_arr = np.asarray(list(licences), dtype=object)
     out: dict[int, Explanation] = {}
-    for lab in sorted({int(v) for v in labels if v != NOISE}):
+    for lab in sorted(int(v) for v in np.unique(labels) if v != NOISE):
         inside = labels == lab
         n1, n2 = int(inside.sum()), int(n - inside.sum())
         effects = np.zeros(m.shape[1])
@@ -102,7 +103,7 @@ def explain_clusters(
         member_ids = fids[inside]
         out[lab] = Explanation(
             label=lab, size=n1, total_duration=round(float(dur[inside].sum()), 3),
-            licences=dict(Counter(lic for lic, ins in zip(licences, inside, strict=True) if ins).most_common()),
+            licences=dict(Counter(lic_arr[inside].tolist()).most_common()),
             summary=", ".join(words) if words else "no single described feature sets it clearly apart",
             features=feats,
             exemplars=[int(member_ids[i]) for i in near],

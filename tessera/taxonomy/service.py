@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ class RunReport:
     previous_run_id: int | None
     lineage: dict[str, int] = field(default_factory=dict)  # kind -> count
     summaries: list[dict[str, Any]] = field(default_factory=list)  # label, size, summary, exemplars
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds, to see where a run's time goes
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -35,31 +37,49 @@ class RunReport:
 
 def run_clustering(catalog: Catalog, store: TaxonomyStore, params: ClusterParams,
                    extractor_version: str = EXTRACTOR_VERSION, created_by: str | None = None) -> RunReport:
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        timings[stage] = round(now - t, 3)
+        t = now
+
     space = get_space(params.space)
     vs = catalog.vector_set(extractor_version, segments=False)
     if vs.matrix.shape[0] == 0:
         raise NothingToCluster(f"no indexed items for extractor {extractor_version}; run `tessera index` first",
                                extractor_version=extractor_version)
     z = Standardiser.fit(space, vs.matrix).transform(vs.matrix)
+    lap("load")
     result = cluster_vectors(z, params)
+    lap("umap_hdbscan")
+    timings.update({f"umap_hdbscan.{k}": v for k, v in result.timings.items()})  # its parts
     file_ids = [int(f) for f in vs.file_ids]
     lic = store.licences_of(file_ids)
     expl = explain_clusters(vs.matrix, result.labels, file_ids, vs.ends, [lic.get(f, "") for f in file_ids],
                             result.embedding)
+    lap("explain")
 
     prev_id = store.latest_run_id(space.name)
-    current = {lab: {f for f, x in zip(file_ids, result.labels, strict=True) if x == lab} for lab in expl}
+    current: dict[int, set[int]] = {lab: set() for lab in expl}
+    for f, x in zip(file_ids, result.labels.tolist(), strict=True):  # one pass, not one per cluster
+        if x in current:
+            current[x].add(f)
     if prev_id is not None:
         prev, prev_universe = store.run_memberships(prev_id)
         plan = match_identities(prev, current, prev_universe, set(file_ids))
     else:
         plan = match_identities({}, current, set(), set(file_ids))
+    lap("identity")
     clusters = [ClusterIn(lab, e.size, e.total_duration, e.as_dict(), e.exemplars) for lab, e in expl.items()]
     run_id = store.save_run(
         space.name, extractor_version, result.params, file_ids, result.labels, result.probabilities,
         result.coords, clusters, plan.continues,
         [LineageIn(e.kind, e.from_identity, e.to_label, e.overlap) for e in plan.lineage], prev_id, created_by,
     )
+    lap("save")
     counts: dict[str, int] = {}
     for e in plan.lineage:
         counts[e.kind] = counts.get(e.kind, 0) + 1
@@ -70,4 +90,5 @@ def run_clustering(catalog: Catalog, store: TaxonomyStore, params: ClusterParams
         unclustered=result.n_noise, previous_run_id=prev_id, lineage=counts,
         summaries=[{"label": lab, "size": e.size, "summary": e.summary, "exemplars": e.exemplars}
                    for lab, e in expl.items()],
+        timings=timings,
     )

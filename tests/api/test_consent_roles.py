@@ -79,23 +79,90 @@ def test_role_matrix(world: dict[str, Any]) -> None:
                 assert r.json()["error"]["code"] in ("unauthorized", "forbidden")
 
 
+# Open to everyone (test_moderation and tests/search cover them): search, report, sign in and out.
+OPEN_TO_ALL = {("post", "/api/logout"), ("post", "/api/login"), ("post", "/api/reports"), ("post", "/api/search")}
+
+
+def _valid_calls(client: TestClient, keys: dict[str, str], ids: dict[str, int], n: int
+                 ) -> dict[tuple[str, str], tuple[str, dict[str, Any] | None]]:
+    """For every write endpoint: a concrete URL and a valid body for fresh targets (the least role acts)."""
+    ed, mod, adm = _h(keys["editor"]), _h(keys["moderator"]), _h(keys["admin"])
+    item = ids["bd_tek"]
+    slug = f"scheme-{n}"
+    assert client.post("/api/schemes", headers=ed, json={"slug": slug, "name": "S", "rule": {"min_net_votes": 1}}
+                       ).status_code == 201
+    client.post("/api/schemes", headers=ed, json={"slug": f"{slug}-b", "name": "B", "rule": {"min_net_votes": 1}})
+    client.post("/api/schemes", headers=ed, json={"slug": f"{slug}-st", "name": "St", "stewards": ["u-editor"],
+                                                   "rule": {"steward_approval": True}})
+
+    def label(scheme: str = slug) -> int:
+        r = client.post("/api/labels", headers=ed, json={"scheme": scheme, "text": f"t{n}", "lang": "en",
+                                                          "item_id": item})
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+    ds = client.post("/api/datasets", headers=ed, json={"name": f"d{n}", "members": [{"item_id": item}]}).json()
+    report = client.post("/api/reports", json={"target_kind": "item", "target_id": item, "reason": "other"}).json()
+    prot = client.post("/api/protocol-labels", headers=mod, json={
+        "target_kind": "item", "target_id": item, "code": "tk_attribution", "community": "C"}).json()
+    user = f"user-{n}"
+    client.post("/api/users", headers=adm, json={"name": user, "role": "editor"})
+    prefix = client.post(f"/api/users/{user}/keys", headers=adm).json()["key"].split("_")[1]
+    later = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    return {
+        ("post", "/api/datasets"): ("/api/datasets", {"name": f"new-{n}", "members": [{"item_id": item}]}),
+        ("post", "/api/datasets/{dataset_id}/members"): (f"/api/datasets/{ds['id']}/members",
+                                                         {"add": [{"item_id": ids["bd_zome"]}]}),
+        ("patch", "/api/datasets/{dataset_id}"): (f"/api/datasets/{ds['id']}", {"description": "purpose"}),
+        ("post", "/api/schemes"): ("/api/schemes", {"slug": f"{slug}-new", "name": "N",
+                                                    "rule": {"min_net_votes": 2}}),
+        ("post", "/api/labels"): ("/api/labels", {"scheme": slug, "text": "new", "lang": "en", "item_id": item}),
+        ("patch", "/api/labels/{label_id}"): (f"/api/labels/{label()}", {"description": "edited"}),
+        ("delete", "/api/labels/{label_id}"): (f"/api/labels/{label()}", None),
+        ("post", "/api/labels/{label_id}/votes"): (f"/api/labels/{label()}/votes", {"value": 1}),
+        ("post", "/api/labels/{label_id}/accept"): (f"/api/labels/{label(f'{slug}-st')}/accept", None),
+        ("post", "/api/labels/{label_id}/links"): (f"/api/labels/{label()}/links",
+                                                   {"other_label_id": label(f"{slug}-b"), "kind": "closeMatch"}),
+        ("post", "/api/labels/{label_id}/purge"): (f"/api/labels/{label()}/purge", None),
+        ("post", "/api/consent/withdrawals"): ("/api/consent/withdrawals",
+                                               {"scope": "creator", "target": "Someone Else"}),
+        ("post", "/api/consent/periods"): ("/api/consent/periods",
+                                           {"scope": "file", "target": str(item), "expires_at": later}),
+        ("post", "/api/opt-outs"): ("/api/opt-outs", {"kind": "creator", "value": f"Someone {n}"}),
+        ("post", "/api/reports/{report_id}/resolve"): (f"/api/reports/{report['id']}/resolve",
+                                                       {"action": "dismiss"}),
+        ("post", "/api/protocol-labels"): ("/api/protocol-labels", {
+            "target_kind": "item", "target_id": item, "code": "tk_attribution", "community": "D"}),
+        ("delete", "/api/protocol-labels/{label_id}"): (f"/api/protocol-labels/{prot['id']}", None),
+        ("post", "/api/users"): ("/api/users", {"name": f"fresh-{n}", "role": "editor"}),
+        ("post", "/api/users/{name}/keys"): (f"/api/users/{user}/keys", None),
+        ("put", "/api/users/{name}/communities"): (f"/api/users/{user}/communities", {"communities": ["C"]}),
+        ("delete", "/api/keys/{prefix}"): (f"/api/keys/{prefix}", None),
+    }
+
+
 def test_every_write_endpoint_refuses_anonymous(world: dict[str, Any]) -> None:
-    client = world["client"]
+    """With a valid body: the public gets 401, a lesser role 403, the least allowed role a 2xx."""
+    from tests.api.test_moderation import LEAST_ROLE
+
+    client, keys = world["client"], world["keys"]
     spec = client.get("/openapi.json").json()
-    writes = [(m, p) for p, ops in spec["paths"].items() for m in ops if m in ("post", "put", "patch", "delete")]
+    writes = {(m, p) for p, ops in spec["paths"].items() for m in ops if m in ("post", "put", "patch", "delete")}
     assert len(writes) >= 6
-    open_to_all = {("post", "/api/logout"), ("post", "/api/login"), ("post", "/api/reports"),
-                   ("post", "/api/search")}
-    for method, path in writes:
-        if (method, path) in open_to_all:
-            continue  # anyone may search, report, sign in and out (test_moderation covers them)
-        concrete = path.replace("{", "").replace("}", "")
-        for name in ("item_id", "id", "dataset_id", "label_id", "cluster_id", "run_id"):
-            concrete = concrete.replace(name, "1")
-        r = client.request(method, concrete, json={})
-        assert r.status_code in (401, 422), (method, path, r.status_code, r.text)
-        if r.status_code == 422:  # validation ran first: the same call with a valid shape must still be refused
-            assert r.json()["error"]["code"] == "invalid_request"
+    ids = _ids(client)
+    for n, (method, path) in enumerate(sorted(writes - OPEN_TO_ALL)):
+        calls = _valid_calls(client, keys, ids, n)
+        assert (method, path) in calls, f"give {method.upper()} {path} a valid call in _valid_calls"
+        url, body = calls[(method, path)]
+        least = LEAST_ROLE[(method, path)]
+        r = client.request(method, url, json=body)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", (method, path, r.text)
+        for role in ROLES:
+            if RANK[role] < RANK[least]:
+                r = client.request(method, url, json=body, headers=_h(keys[role]))
+                assert r.status_code == 403, (method, path, role, r.text)
+        r = client.request(method, url, json=body, headers=_h(keys[least]))
+        assert 200 <= r.status_code < 300, (method, path, least, r.status_code, r.text)
 
 
 def test_revoked_and_bad_keys(world: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ LEAST_ROLE = {
     ("post", "/api/logout"): "anonymous",
     ("post", "/api/datasets"): "editor",
     ("post", "/api/datasets/{dataset_id}/members"): "editor",
+    ("patch", "/api/datasets/{dataset_id}"): "editor",
     ("post", "/api/schemes"): "editor",
     ("post", "/api/labels"): "editor",
     ("patch", "/api/labels/{label_id}"): "editor",
@@ -77,8 +78,14 @@ def world(tmp_path: Path, corpus_dir: Path) -> Iterator[dict[str, Any]]:
     accounts.add_user("kel-member", "editor")
     accounts.set_communities("kel-member", ["Kel Tamasheq"])
     keys["kel-member"] = accounts.issue_key("kel-member")
+    accounts.add_user("u-steward", "editor")  # made a steward of a scheme below
+    keys["steward"] = accounts.issue_key("u-steward")
     with TestClient(create_app(settings)) as client:
         ids = {i["title"]: i["id"] for i in client.get("/api/items").json()["items"]}
+        r = client.post("/api/schemes", headers=_h(keys["editor"]), json={
+            "slug": "kel-words", "name": "Kel words", "community": "Kel Tamasheq",
+            "rule": {"steward_approval": True}, "stewards": ["u-steward"]})
+        assert r.status_code == 201, r.text
         yield {"client": client, "keys": keys, "catalog": catalog, "accounts": accounts, "ids": ids,
                "records": records}
     db.dispose()
@@ -102,9 +109,11 @@ def test_full_role_matrix(world: dict[str, Any]) -> None:
     for (method, path), least in sorted(LEAST_ROLE.items()):
         if path == "/api/logout":
             continue  # would end the caller's session; covered in test_sign_in
-        for role in ("anonymous", *ROLES):
+        # a steward and a community member hold the editor role: their extra rights are per scheme or
+        # per community, never an endpoint of their own
+        for role in ("anonymous", *ROLES, "steward", "kel-member"):
             r = client.request(method, _concrete(path), json={}, headers=_h(keys.get(role)))
-            if RANK[role] >= RANK[least]:
+            if RANK.get(role, RANK["editor"]) >= RANK[least]:
                 # let through: the handler or validation answers (never an auth error, never a 500)
                 assert r.status_code not in (401, 403, 500) or path == "/api/login", (method, path, role, r.text)
             else:

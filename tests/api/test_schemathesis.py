@@ -1,9 +1,13 @@
-"""Property-based run of the whole OpenAPI schema (every endpoint, with and without a key).
+"""Property-based run of the whole OpenAPI schema (every endpoint: anonymous, editor, moderator, admin).
 
 Bounded examples per operation keep it within CI time; no server error and no schema violation
-may come back.
+may come back. The numbers (operations × roles, examples, passed, failed) are written to
+bench/results/schemathesis.txt so they can be reported.
 """
 
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +30,54 @@ EXAMPLES = 15
 # clear 422 by design, which this one check would call a rejected positive example.
 EXCLUDED = [positive_data_acceptance]
 _KEYS: dict[str, str] = {}
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "schemathesis.txt"
+# (role, operation) -> [examples run, examples failed]
+_STATS: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report() -> Iterator[None]:
+    yield
+    if not _STATS:
+        return
+    roles = sorted({r for r, _ in _STATS})
+    ops = sorted({o for _, o in _STATS})
+    failed_ops = sorted(f"{r} {o}" for (r, o), (_, bad) in _STATS.items() if bad)
+    lines = [
+        f"schemathesis run of the OpenAPI schema, {datetime.now(UTC).isoformat(timespec='seconds')}",
+        f"max examples per operation and role: {EXAMPLES}",
+        f"operations: {len(ops)}; roles: {len(roles)} ({', '.join(roles)}); "
+        f"operations x roles: {len(_STATS)}",
+        f"examples run (calls of the test, incl. schemathesis coverage cases): {sum(n for n, _ in _STATS.values())}",
+        f"passed (operation x role): {len(_STATS) - len(failed_ops)}",
+        f"failed (operation x role): {len(failed_ops)}",
+        "",
+        "per role: operations, examples, failed operations",
+    ]
+    for role in roles:
+        mine = {o: v for (r, o), v in _STATS.items() if r == role}
+        lines.append(f"  {role}: {len(mine)}, {sum(n for n, _ in mine.values())}, "
+                     f"{sum(1 for _, bad in mine.values() if bad)}")
+    lines += ["", "failures:"] + [f"  {f}" for f in failed_ops or ["none"]]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(lines) + "\n")
+
+
+def _check(case: Any, role: str) -> None:
+    stat = _STATS[(role, case.operation.label)]
+    stat[0] += 1
+    headers = {"Authorization": f"Bearer {_KEYS[role]}"} if role in _KEYS else None
+    try:
+        case.call_and_validate(headers=headers, excluded_checks=EXCLUDED)
+    except Exception:
+        stat[1] += 1
+        raise
 
 
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Any:
     s = Settings(data_dir=tmp_path_factory.mktemp("st"), rate_limit_anonymous=10**6, rate_limit_key=10**6,
+                 rate_limit_audio_anonymous=10**6, rate_limit_export_key=10**6, auth_failures_per_address=10**6,
                  editor_token="schemathesis-editor")
     s.ensure_dirs()
     db = Database(s.db_url)
@@ -40,8 +87,9 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> An
         add_folder(catalog, corpus_dir / name, "CC-BY-4.0", "Sonic Pi contributors")
     run_index(catalog, s.index_dir, IndexParams(), workers=1)
     acc = AccountStore(db)
-    acc.add_user("st-admin", "admin")
-    _KEYS["admin"] = acc.issue_key("st-admin")
+    for role in ("editor", "moderator", "admin"):
+        acc.add_user(f"st-{role}", role)
+        _KEYS[role] = acc.issue_key(f"st-{role}")
     db.dispose()
     return schemathesis.openapi.from_asgi("/openapi.json", create_app(s))
 
@@ -52,10 +100,22 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_anonymous(case: Any) -> None:
-    case.call_and_validate(excluded_checks=EXCLUDED)
+    _check(case, "anonymous")
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_with_editor_key(case: Any) -> None:
+    _check(case, "editor")
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_with_moderator_key(case: Any) -> None:
+    _check(case, "moderator")
 
 
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_with_admin_key(case: Any) -> None:
-    case.call_and_validate(headers={"Authorization": f"Bearer {_KEYS['admin']}"}, excluded_checks=EXCLUDED)
+    _check(case, "admin")

@@ -1,7 +1,11 @@
+from pathlib import Path
+
 import pytest
 
-from tessera.catalog.errors import LicenceError
+from tessera.catalog.db import Database
+from tessera.catalog.errors import LicenceError, NotFound
 from tessera.catalog.licences import attribution_line, normalise
+from tessera.catalog.store import Catalog, FileIn, RecordIn
 
 
 @pytest.mark.parametrize(
@@ -46,3 +50,67 @@ def test_attribution_is_a_tasl_line() -> None:
     line = attribution_line("Rain on tin", "A. Person", "https://example.org/r/1", normalise("CC-BY-4.0"))
     assert line == ('"Rain on tin" by A. Person (https://example.org/r/1) is licensed under CC-BY-4.0 '
                     "(https://creativecommons.org/licenses/by/4.0/)")
+
+
+@pytest.mark.parametrize(
+    ("raw", "spdx", "url", "open_", "restricted"),
+    [
+        # the retired CC public-domain URL, and Zenodo's legacy public-domain id: public domain
+        ("http://creativecommons.org/licenses/publicdomain/", "CC-PDM-1.0",
+         "https://creativecommons.org/publicdomain/mark/1.0/", True, False),
+        ("https://creativecommons.org/licenses/publicdomain/deed.en", "CC-PDM-1.0",
+         "https://creativecommons.org/publicdomain/mark/1.0/", True, False),
+        ("other-pd", "CC-PDM-1.0", "https://creativecommons.org/publicdomain/mark/1.0/", True, False),
+        # Zenodo's legacy "cc-nc" (Attribution-NonCommercial, no version): harvested as restricted
+        ("cc-nc", "CC-BY-NC-4.0", "https://creativecommons.org/licenses/by-nc/4.0/", False, True),
+        # /rdf is the licence's RDF, not a jurisdiction
+        ("https://creativecommons.org/licenses/by/3.0/rdf", "CC-BY-3.0",
+         "https://creativecommons.org/licenses/by/3.0/", True, False),
+        ("http://creativecommons.org/licenses/by-sa/4.0/rdf/", "CC-BY-SA-4.0",
+         "https://creativecommons.org/licenses/by-sa/4.0/", True, False),
+        ("https://creativecommons.org/licenses/by/3.0/us/rdf", "CC-BY-3.0-US",
+         "https://creativecommons.org/licenses/by/3.0/us/", True, False),
+        # ports longer than three letters
+        ("http://creativecommons.org/licenses/by-sa/2.0/scotland/", "CC-BY-SA-2.0",
+         "https://creativecommons.org/licenses/by-sa/2.0/scotland/", True, False),
+        ("https://creativecommons.org/licenses/by-nc/2.5/scotland/deed.en_GB", "CC-BY-NC-2.5",
+         "https://creativecommons.org/licenses/by-nc/2.5/scotland/", False, True),
+        ("http://creativecommons.org/licenses/by-sa/2.0/uk/", "CC-BY-SA-2.0-UK",
+         "https://creativecommons.org/licenses/by-sa/2.0/uk/", True, False),
+        ("https://creativecommons.org/licenses/by/4.0/deed", "CC-BY-4.0",
+         "https://creativecommons.org/licenses/by/4.0/", True, False),
+        ("https://creativecommons.org/licenses/by/4.0/legalcode.de", "CC-BY-4.0",
+         "https://creativecommons.org/licenses/by/4.0/", True, False),
+    ],
+)
+def test_review_gaps(raw: str, spdx: str, url: str, open_: bool, restricted: bool) -> None:
+    lic = normalise(raw)
+    assert (lic.spdx, lic.url, lic.open, lic.restricted) == (spdx, url, open_, restricted)
+
+
+@pytest.mark.parametrize("raw", ["other-nc", "other-closed", "notspecified",
+                                 "https://creativecommons.org/publicdomain/other/1.0/"])
+def test_other_zenodo_ids_stay_refused(raw: str) -> None:
+    with pytest.raises(LicenceError):
+        normalise(raw)
+
+
+def test_licence_open_again_restores_only_what_the_licence_took(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    db.migrate()
+    cat = Catalog(db)
+    rid = cat.upsert_record(RecordIn(kind="zenodo", identifier="1", title="t", licence="cc-by-4.0"))
+    ids = [cat.add_file(rid, FileIn(filename=f"{i}.wav", md5=f"{i:032d}", size=1))[0] for i in range(4)]
+    cat.withdraw("file", str(ids[3]), actor="the uploader", reason="consent withdrawn")  # before
+    cat.take_down_record_files(rid, "licence_not_open: licence 'other-closed' is not an open licence",
+                               keep_md5s={f"{2:032d}"})
+    cat.withdraw("file", str(ids[1]), actor="the uploader", reason="consent withdrawn")  # after
+    cat.take_down_record_files(rid, "file no longer at the source")  # ids[2]: another crawler reason
+    md5s = {f"{i:032d}" for i in range(4)}
+    back = cat.restore_withdrawn_files(rid, md5s, ("licence_not_open:", "no_licence:"), "open again")
+    assert back == [ids[0]]
+    assert cat.restore_withdrawn_files(rid, md5s, ("licence_not_open:",), "again") == []  # idempotent
+    assert cat.get_item(ids[0]).consent_state == "active"
+    for fid in ids[1:]:
+        with pytest.raises(NotFound):
+            cat.get_item(fid)

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,38 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy as np
 import pytest
 import soundfile as sf
+from sqlalchemy import select
 
 from tessera.catalog.db import Database
+from tessera.catalog.models import AudioFile, SourceRecord
+from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
+from tessera.crawlers.http import RetryPolicy
 
 FIXTURES = Path("/work/shared/fixtures")
+
+FAST = RetryPolicy(attempts=4, backoff=0.01, backoff_max=0.05, max_retry_after=5, timeout=1.0)
+
+
+def settings_for(tmp_path: Path, replay: Replay) -> Settings:
+    return Settings(data_dir=tmp_path / "data", zenodo_url=replay.base, ia_url=replay.base)
+
+
+def snapshot(cat: Catalog) -> list[tuple[Any, ...]]:
+    with cat.db.session() as s:
+        rows = s.execute(
+            select(
+                SourceRecord.kind,
+                SourceRecord.identifier,
+                SourceRecord.licence_spdx,
+                AudioFile.filename,
+                AudioFile.md5,
+                AudioFile.size,
+                AudioFile.licence_spdx,
+                AudioFile.consent_state,
+            ).join(AudioFile, AudioFile.record_id == SourceRecord.id)
+        ).all()
+    return sorted(tuple(r) for r in rows)
 
 
 def load(rel: str) -> Any:
@@ -65,6 +92,9 @@ class Replay:
         self.faults: dict[str, list[str]] = {}
         self.log: list[tuple[float, str, str, int]] = []  # (time, path, user agent, status)
         self.limit: tuple[int, float] | None = None  # emulated server-side limit -> 429
+        self.search_limit: tuple[int, float] | None = None  # Zenodo's separate limit on /api/records
+        self.on_search: Callable[[int], None] | None = None  # called after the n-th search answer
+        self.searches = 0
         self.blob_delay = 0.0
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -81,8 +111,8 @@ class Replay:
         with self.lock:
             return [r for r in self.log if r[1].startswith(prefix)]
 
-    def max_in_window(self, window: float, prefix: str = "") -> int:
-        times = sorted(r[0] for r in self.requests(prefix))
+    def max_in_window(self, window: float, prefix: str = "", search_only: bool = False) -> int:
+        times = sorted(r[0] for r in self.requests(prefix) if not search_only or _is_search(r[1]))
         best, j = 0, 0
         for i, t in enumerate(times):
             while times[j] <= t - window:
@@ -129,6 +159,13 @@ class Replay:
                         recent = [r for r in replay.log if r[0] > now - w and r[3] != 429]
                         if len(recent) >= n:
                             status = 429
+                    if replay.search_limit and _is_search(path):
+                        n, w = replay.search_limit
+                        recent = [
+                            r for r in replay.log if r[0] > now - w and r[3] != 429 and _is_search(r[1])
+                        ]
+                        if len(recent) >= n:
+                            status = 429
                     fault = replay.faults[path].pop(0) if replay.faults.get(path) else None
                     replay.log.append(
                         (
@@ -157,6 +194,8 @@ class Replay:
                     )
                 if fault == "badjson":
                     return self._send(200, body[: len(body) // 2])
+                if fault == "corrupt":  # right length, wrong bytes: a transfer damaged on the way
+                    return self._send(200, bytes([body[0] ^ 0xFF]) + body[1:], ctype, headers)
                 if fault == "truncate":
                     self._send(200, body[: len(body) // 2], ctype, declared=len(body))
                     self.close_connection = True
@@ -172,8 +211,14 @@ class Replay:
                     "X-RateLimit-Reset": str(int(time.time()) + 60),
                     "Retry-After": "60",
                 }
-                if path.rstrip("/") == "/api/records":
-                    return json.dumps(replay.zenodo_search(qs)).encode(), "application/json", hdr
+                if _is_search(path):
+                    body = json.dumps(replay.zenodo_search(qs)).encode()
+                    with replay.lock:
+                        replay.searches += 1
+                        n = replay.searches
+                    if replay.on_search:
+                        replay.on_search(n)  # after the answer is built: the change shows on the next page
+                    return body, "application/json", hdr
                 if path == "/services/search/v1/scrape":
                     return json.dumps(replay.ia_scrape(qs)).encode(), "application/json", {}
                 if path.startswith("/metadata/"):
@@ -223,6 +268,10 @@ class Replay:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _is_search(path: str) -> bool:
+    return path.rstrip("/") == "/api/records"
 
 
 def rewrite(obj: Any, base: str) -> Any:
@@ -315,6 +364,7 @@ def build_zenodo_world(replay: Replay) -> dict[str, Any]:
     def variant(recid: int, **md: Any) -> dict[str, Any]:
         r = copy.deepcopy(legacy)
         r["id"] = recid
+        r["conceptrecid"] = str(recid + 500)  # a work of its own, not a new version of the legacy record
         r["metadata"].update(md)
         r["metadata"]["title"] = f"variant {recid}"
         _set_files_legacy(r, base, {f"take{recid}.wav": audio_bytes("WAV", freq=200 + recid % 1000)}, replay)
@@ -323,6 +373,7 @@ def build_zenodo_world(replay: Replay) -> dict[str, Any]:
     recs.append(variant(9000001, access_right="closed"))
     emb = copy.deepcopy(rdm)
     emb["id"] = "9000002"
+    emb["parent"] = {**emb["parent"], "id": "9000502"}
     emb["access"]["embargo"]["active"] = True
     recs.append(emb)
     recs.append(variant(9000003, license={"id": "cc-by-nc-4.0"}))

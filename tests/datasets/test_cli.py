@@ -41,12 +41,25 @@ def test_dataset_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert body["members"] == 3 and any("NoDerivatives" in w for w in body["warnings"])
     res = r.invoke(app, ["dataset", "add", "my-set", "-i", "999"])
     assert res.exit_code == 2
+    res = r.invoke(app, ["dataset", "edit", "my-set", "--notes", "kept the ND ones apart", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output) == {"version": 4, "members": 2, "changed": ["notes"]}
+    assert r.invoke(app, ["dataset", "edit", "my-set"]).exit_code == 2  # nothing to change
+    # the export states which clustering run its cluster column comes from (none yet here)
+    res = r.invoke(app, ["export", "my-set", "--out", str(tmp_path / "v4"), "--json"])
+    assert res.exit_code == 0, res.output
+    sheet = (tmp_path / "v4" / "DATASHEET.md").read_text()
+    assert "Curator notes: kept the ND ones apart" in sheet and "No clustering run existed" in sheet
     # from a cluster and from a community label
     ts = TaxonomyStore(db)
     run_id = save(ts, ids, [0, 0, 1])
     first = next(c for c in ts.get_run(run_id)["clusters_detail"] if c["label"] == 0)
     res = r.invoke(app, ["dataset", "create", "From a cluster", "--cluster", str(first["id"]), "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["members"] == 2, res.output
+    res = r.invoke(app, ["export", "from-a-cluster", "--run", str(run_id), "--out", str(tmp_path / "c"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert f"clustering run {run_id} (space `all`" in (tmp_path / "c" / "DATASHEET.md").read_text()
+    assert r.invoke(app, ["export", "from-a-cluster", "--run", "999", "--out", str(tmp_path / "d")]).exit_code == 2
     ts.add_scheme("kin", "Kin", {"min_net_votes": 1}, "t")
     ts.propose_label("kin", "Hum", "en", "t", item_id=ids[2])
     res = r.invoke(app, ["dataset", "create", "From a label", "--label", "hum", "--json"])

@@ -101,7 +101,8 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
 
     # generous limits: the suite is one client address making many requests quickly
     settings = Settings(data_dir=base / "data", rate_limit_anonymous=100_000, rate_limit_key=100_000,
-                        rate_limit_audio_anonymous=100_000)
+                        rate_limit_audio_anonymous=100_000,
+                        anonymous_max_points=16)  # small pages, so the map must gather every page of points
     settings.ensure_dirs()
     db = Database(settings.db_url)
     db.migrate()

@@ -1,10 +1,16 @@
-"""How long the map takes to draw 100,000 points while panning (measured, written down, never asserted)."""
+"""How long the map takes to draw 100,000 points while panning (measured, written down, never asserted).
+
+A benchmark, so behind the slow marker: `bash scripts/test.sh -m slow tests/frontend/test_map_frame_time.py`
+writes bench/results/map_frame_time.txt.
+"""
 
 from __future__ import annotations
 
 import statistics
 from datetime import UTC, datetime
 from typing import Any
+
+import pytest
 
 from tests.frontend.conftest import ROOT, Web, open_route
 
@@ -13,6 +19,7 @@ FRAMES = 120
 RESULT = ROOT / "bench" / "results" / "map_frame_time.txt"
 
 
+@pytest.mark.slow
 def test_map_frame_time_with_100k_points(page: Any, web: Web) -> None:
     open_route(page, "#/map")
     page.wait_for_function("window.tesseraMap && window.tesseraMap.pointCount > 0")

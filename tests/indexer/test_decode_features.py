@@ -10,8 +10,8 @@ import soundfile as sf
 from tessera.indexer.decode import decode, probe
 from tessera.indexer.dictionary import FEATURE_NAMES, FEATURES, markdown
 from tessera.indexer.errors import DecodeError, FeatureError
-from tessera.indexer.features import algorithms, extract, frame_data
-from tessera.indexer.loudness import integrated_and_range
+from tessera.indexer.features import algorithms, extract, frame_data, magnitudes
+from tessera.indexer.loudness import integrated_and_range, k_hops
 
 
 def test_opus_is_read_by_libsndfile(corpus_dir: Path) -> None:
@@ -100,13 +100,51 @@ def test_long_recordings_are_segmented(corpus_dir: Path) -> None:
     assert out.fingerprint
 
 
+def test_long_recordings_are_covered_to_the_end(tmp_path: Path, sonic_pi: Path) -> None:
+    # 20 s windows: a tail of at least a third of one (6.7 s) is a segment, a shorter one joins the last window
+    x, sr = sf.read(sonic_pi / "loop_amen_full.flac", always_2d=True, dtype="float32")
+    for seconds, starts in ((70.0, [0, 20, 40, 60]), (65.0, [0, 20, 40])):
+        n = int(seconds * sr)
+        sf.write(tmp_path / "r.wav", np.tile(x, (int(np.ceil(n / len(x))), 1))[:n], sr)
+        out = extract(decode(tmp_path / "r.wav"), segment_seconds=20, segment_min_duration=60, fingerprint=False)
+        assert [round(s.start) for s in out.segments] == starts, seconds
+        assert out.segments[-1].end == pytest.approx(seconds, abs=1e-3)
+        assert all(np.isfinite(s.vector).all() for s in out.segments)
+
+
+def test_block_by_block_frames_match_all_at_once(corpus_dir: Path) -> None:
+    # spectra are computed a block of frames at a time: blocks must not change any frame's descriptors
+    d = decode(corpus_dir / "long_mix.wav")
+    small, whole = frame_data(d.mono, block_frames=200), frame_data(d.mono, block_frames=1 << 20)
+    assert small.n == whole.n
+    for name in ("rms_db", "zcr", "mfcc", "bark", "contrast", "valley", "hpcp", "pitch", "pitch_conf", "salience",
+                 "flux", "hfc", "spectral_snr_db", "peak_freqs", "peak_mags", "peak_offsets"):
+        a, b = getattr(small, name), getattr(whole, name)
+        assert a.shape == b.shape and np.allclose(a, b, rtol=1e-5, atol=1e-6), name
+    assert np.allclose(small.inharm, whole.inharm, rtol=1e-5, equal_nan=True)
+    for k, v in whole.shape.items():
+        assert np.allclose(small.shape[k], v, rtol=1e-6), k
+
+
+def test_loudness_energies_are_measured_while_decoding(corpus_dir: Path) -> None:
+    # decoding K-weights the channels block by block; the energies are those of filtering the whole file
+    d = decode(corpus_dir / "long_mix.wav")
+    audio, sr = sf.read(corpus_dir / "long_mix.wav", dtype="float32", always_2d=True)
+    ref = k_hops(audio, sr)
+    assert d.khops.hop == ref.hop and d.khops.samples == ref.samples
+    assert np.array_equal(d.khops.hops, ref.hops)
+    assert d.khops.energy == pytest.approx(ref.energy, rel=1e-9)
+    assert d.peak_ratio_clipped == float(np.mean(np.abs(audio) >= 0.999))
+    assert d.dc_offset == pytest.approx(float(np.mean(audio, dtype=np.float64)), abs=1e-9)
+
+
 def test_mfcc_matches_essentia(corpus_dir: Path) -> None:
     d = decode(corpus_dir / "ambi_choir.flac")
     fd = frame_data(d.mono)
     mfcc = es.MFCC(inputSize=1025, sampleRate=44100, numberBands=40, numberCoefficients=13,
                    highFrequencyBound=11025)
-    for i in (0, len(fd.mag) // 2):
-        _, ref = mfcc(fd.mag[i])
+    for i in (0, fd.n // 2):
+        _, ref = mfcc(magnitudes(d.mono, i, i + 1)[0])
         assert np.allclose(fd.mfcc[i], ref, atol=1e-2)
     assert algorithms() is algorithms()
 

@@ -64,9 +64,15 @@ def test_propose_vote_accept_history_skos(client: TestClient, run_id: int) -> No
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_input"
     assert client.get("/api/schemes").json()["total"] == 1
 
+    # who acts comes from their own key (the bootstrap token cannot name anyone else)
+    accounts = client.app.state.accounts  # type: ignore[attr-defined]
+    as_ = {}
+    for name, role in (("kofi", "editor"), ("ana", "editor"), ("ben", "editor"), ("root", "admin")):
+        accounts.add_user(name, role)
+        as_[name] = {"Authorization": f"Bearer {accounts.issue_key(name)}"}
     label = {"scheme": "walkers", "text": "rumble", "lang": "en", "cluster_id": cid, "description": "deep"}
     assert client.post("/api/labels", json=label).status_code == 401
-    r = client.post("/api/labels", json=label, headers={**EDITOR, "X-Tessera-User": "kofi"})
+    r = client.post("/api/labels", json=label, headers=as_["kofi"])
     assert r.status_code == 201
     lab = r.json()
     assert lab["status"] == "proposed" and lab["created_by"] == "kofi"
@@ -76,9 +82,9 @@ def test_propose_vote_accept_history_skos(client: TestClient, run_id: int) -> No
     url = f"/api/labels/{lab['id']}"
     assert client.post(f"{url}/votes", json={"value": 1}).status_code == 401
     assert client.post(f"{url}/votes", json={"value": 3}, headers=EDITOR).status_code == 422
-    v = client.post(f"{url}/votes", json={"value": 1}, headers={**EDITOR, "X-Tessera-User": "ana"}).json()
+    v = client.post(f"{url}/votes", json={"value": 1}, headers=as_["ana"]).json()
     assert v["net_votes"] == 1 and v["status"] == "proposed"
-    v = client.post(f"{url}/votes", json={"value": 1}, headers={**EDITOR, "X-Tessera-User": "ben"}).json()
+    v = client.post(f"{url}/votes", json={"value": 1}, headers=as_["ben"]).json()
     assert v["status"] == "accepted"
 
     hist = client.get(f"{url}/history").json()
@@ -95,8 +101,9 @@ def test_propose_vote_accept_history_skos(client: TestClient, run_id: int) -> No
     assert r.status_code == 201
     assert client.post(f"{url}/links", json={"other_label_id": other["id"], "kind": "sameAs"},
                        headers=EDITOR).status_code == 422
-    # the bootstrap editor token may accept whatever the rule (recorded as an override)
-    acc = client.post(f"/api/labels/{other['id']}/accept", headers=EDITOR).json()
+    # an admin may accept whatever the rule (recorded as an override); the bootstrap editor token may not
+    assert client.post(f"/api/labels/{other['id']}/accept", headers=EDITOR).status_code == 403
+    acc = client.post(f"/api/labels/{other['id']}/accept", headers=as_["root"]).json()
     assert acc["status"] == "accepted"
     assert client.get(f"/api/labels/{other['id']}/history").json()["items"][-1]["detail"]["by"] == "override"
 
@@ -111,11 +118,15 @@ def test_propose_vote_accept_history_skos(client: TestClient, run_id: int) -> No
     assert client.get("/api/schemes/walkers/skos", params={"format": "rdfxml"}).status_code == 422
 
     assert client.patch(url, json={"description": "very deep"}).status_code == 401
-    assert client.patch(url, json={"description": "very deep"}, headers=EDITOR).json()["description"] == "very deep"
-    gone = client.delete(url, params={"reason": "duplicate"}, headers={**EDITOR, "X-Tessera-User": "ana"})
+    # accepted: other editors (and the proposer) no longer rewrite or remove it; an admin may
+    assert client.patch(url, json={"description": "very deep"}, headers=EDITOR).status_code == 403
+    assert client.delete(url, headers=as_["kofi"]).status_code == 403
+    assert client.patch(url, json={"description": "very deep"}, headers=as_["root"]).json()["description"] == \
+        "very deep"
+    gone = client.delete(url, params={"reason": "duplicate"}, headers=as_["root"])
     assert gone.status_code == 200 and gone.json()["status"] == "removed"
     actions = [(h["action"], h["actor"]) for h in client.get(f"{url}/history").json()["items"]]
-    assert actions[-2:] == [("edit", "editor-token"), ("remove", "ana")]
+    assert actions[-2:] == [("edit", "root"), ("remove", "root")]
     assert client.post(f"{url}/votes", json={"value": 1}, headers=EDITOR).status_code == 409
 
 

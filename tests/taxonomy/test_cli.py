@@ -58,3 +58,13 @@ def test_scheme_label_skos_commands(cli: typer.Typer, tmp_path: Path, monkeypatc
     r = run.invoke(cli, ["skos", "kin", "--format", "json-ld"])
     assert r.exit_code == 0 and len(Graph().parse(data=r.stdout, format="json-ld")) > 3
     assert run.invoke(cli, ["skos", "kin", "--format", "xml"]).exit_code == 2
+
+
+def test_cluster_seed_is_optional_and_documented(cli: typer.Typer) -> None:
+    from tessera.taxonomy.cluster import ClusterParams
+
+    assert ClusterParams().seed is None  # the default run is the fast, parallel one
+    r = CliRunner().invoke(cli, ["cluster", "--help"])
+    assert r.exit_code == 0
+    text = " ".join(r.stdout.split())
+    assert "reproducible" in text and "single-threaded" in text and "every core" in text

@@ -58,7 +58,9 @@ def test_labels_survive_reclustering_and_lineage_is_recorded(catalog: Catalog, s
     assert len(merged) == 3 and {e["to_cluster_id"] for e in merged} == {run3["clusters_detail"][0]["id"]}
     assert run3["clusters_detail"][0]["identity_id"] == b["identity_id"]  # B contributes most (25 of 50)
     only = store.get_cluster(run3["clusters_detail"][0]["id"])
-    assert {x["text"] for x in only["labels"]} == {"tambor"}
+    # A's identity ended in the merge: its label shows on the survivor, marked as inherited
+    assert {(x["text"], x.get("inherited_from_identity_id")) for x in only["labels"]} == {
+        ("tambor", None), ("murmur", a["identity_id"])}
     assert {x["text"] for x in only["related_labels"]} == {"murmur"}  # nothing a community wrote is lost
     runs, total = store.list_runs(10, 0)
     assert total == 3 and [r["id"] for r in runs] == [r3, r2, r1]

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, field_validator
 
 from tessera import consent
 from tessera.api.auth import require
-from tessera.api.deps import get_catalog, get_settings, page
+from tessera.api.deps import Paged, get_catalog, get_settings, page
 from tessera.catalog.accounts import OPT_OUT_KINDS, ROLES, AccountStore, Principal
 from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
@@ -67,8 +67,8 @@ def period(body: ConsentPeriod, who: Moderator, catalog: Annotated[Catalog, Depe
 
 @router.get("/consent/events", summary="The consent audit log (no content, only who/what/when/why)")
 def events(request: Request, _: Moderator, catalog: Annotated[Catalog, Depends(get_catalog)],
-           limit: Annotated[int, Query(ge=1, le=200)] = 50,
-           offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> dict[str, Any]:
+           pg: Paged) -> dict[str, Any]:
+    limit, offset = pg.limit, pg.offset
     evs = catalog.consent_events()
     items = [{"id": e.id, "scope": e.scope, "target": e.target, "action": e.action, "actor": e.actor,
               "reason": e.reason, "expires_at": e.expires_at, "files": e.file_ids, "at": e.at}
@@ -90,8 +90,8 @@ def add_opt_out(body: OptOutIn, who: Moderator, accounts: Annotated[AccountStore
 
 @router.get("/opt-outs", summary="The opt-out registry")
 def list_opt_outs(request: Request, _: Moderator, accounts: Annotated[AccountStore, Depends(get_accounts)],
-                  limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                  offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> dict[str, Any]:
+                  pg: Paged) -> dict[str, Any]:
+    limit, offset = pg.limit, pg.offset
     rows = accounts.list_opt_outs()
     items = [{"id": r.id, "kind": r.kind, "value": r.value, "reason": r.reason, "created_by": r.created_by,
               "created_at": r.created_at} for r in rows[offset:offset + limit]]
@@ -104,24 +104,26 @@ class UserIn(BaseModel):
 
 
 @router.post("/users", status_code=201, summary="Create a user (admins)")
-def add_user(body: UserIn, _: Admin, accounts: Annotated[AccountStore, Depends(get_accounts)]) -> dict[str, Any]:
-    return {"id": accounts.add_user(body.name, body.role), "name": body.name, "role": body.role}
+def add_user(body: UserIn, who: Admin, accounts: Annotated[AccountStore, Depends(get_accounts)]) -> dict[str, Any]:
+    return {"id": accounts.add_user(body.name, body.role, actor=who.name), "name": body.name, "role": body.role}
 
 
 @router.get("/users", summary="Users, roles and their active key prefixes (admins)")
-def users(request: Request, _: Admin, accounts: Annotated[AccountStore, Depends(get_accounts)]) -> dict[str, Any]:
-    items = [{"name": n, "role": r, "keys": k} for n, r, k in accounts.list_users()]
-    return page(request, items, len(items), max(len(items), 1), 0)
+def users(request: Request, _: Admin, accounts: Annotated[AccountStore, Depends(get_accounts)],
+          pg: Paged) -> dict[str, Any]:
+    rows = accounts.list_users()
+    items = [{"name": n, "role": r, "keys": k} for n, r, k in rows[pg.offset:pg.offset + pg.limit]]
+    return page(request, items, len(rows), pg.limit, pg.offset)
 
 
 @router.post("/users/{name}/keys", status_code=201, summary="Issue an API key; shown once (admins)")
-def issue_key(name: Annotated[str, PathParam(max_length=128)], _: Admin,
+def issue_key(name: Annotated[str, PathParam(max_length=128)], who: Admin,
               accounts: Annotated[AccountStore, Depends(get_accounts)]) -> dict[str, Any]:
-    return {"key": accounts.issue_key(name), "roles": ROLES}
+    return {"key": accounts.issue_key(name, actor=who.name), "roles": ROLES}
 
 
 @router.delete("/keys/{prefix}", summary="Revoke an API key (admins)")
-def revoke_key(prefix: Annotated[str, PathParam(max_length=16)], _: Admin,
+def revoke_key(prefix: Annotated[str, PathParam(max_length=16)], who: Admin,
                accounts: Annotated[AccountStore, Depends(get_accounts)]) -> dict[str, Any]:
-    accounts.revoke_key(prefix)
+    accounts.revoke_key(prefix, actor=who.name)
     return {"revoked": prefix}

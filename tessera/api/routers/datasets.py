@@ -16,9 +16,12 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from tessera.api import errors
-from tessera.api.deps import page, require_editor
+from tessera.api.auth import current
+from tessera.api.deps import Paged, page, require_editor
+from tessera.api.errors import ApiError
 from tessera.api.routers.items import get_indexes
 from tessera.api.routers.search import get_search_store
+from tessera.api.schemas import ID_MAX, DbId
 from tessera.catalog.dataset_models import Dataset, DatasetVersion
 from tessera.catalog.dataset_store import DatasetStore, MemberIn
 from tessera.catalog.errors import InvalidInput
@@ -31,7 +34,7 @@ from tessera.search.query import build_query, search
 router = APIRouter(prefix="/api", tags=["datasets"])
 errors.register_status(ExportError, 409)
 
-DatasetId = Annotated[int, PathParam(ge=1, le=2**62)]
+DatasetId = Annotated[int, PathParam(ge=1, le=ID_MAX)]
 _FILTER_KEYS = {f.name for f in fields(SearchFilter)}
 
 
@@ -44,16 +47,16 @@ def get_dataset_store(request: Request) -> DatasetStore:
 
 
 class MemberRef(BaseModel):
-    item_id: int = Field(ge=1, le=2**62)
-    segment_id: int | None = Field(default=None, ge=1, le=2**62)
+    item_id: DbId
+    segment_id: DbId | None = None
 
 
 class FromQuery(BaseModel):
     """Take the top ``limit`` answers of a search as members."""
 
-    items: list[int] = Field(default_factory=list, max_length=20)
-    segments: list[int] = Field(default_factory=list, max_length=20)
-    not_items: list[int] = Field(default_factory=list, max_length=20)
+    items: list[DbId] = Field(default_factory=list, max_length=20)
+    segments: list[DbId] = Field(default_factory=list, max_length=20)
+    not_items: list[DbId] = Field(default_factory=list, max_length=20)
     space: str = "all"
     filters: dict[str, Any] = Field(default_factory=dict, description="same names as GET /api/search")
     limit: int = Field(default=50, ge=1, le=1000)
@@ -72,6 +75,14 @@ class MembersChange(BaseModel):
     add: list[MemberRef] = Field(default_factory=list, max_length=10000)
     remove: list[MemberRef] = Field(default_factory=list, max_length=10000)
     notes: str | None = Field(default=None, max_length=20000)
+
+
+class DatasetEdit(BaseModel):
+    """Only the fields given change; ``null`` clears a text."""
+
+    description: str | None = Field(default=None, max_length=20000, description="purpose")
+    notes: str | None = Field(default=None, max_length=20000, description="curation notes")
+    version_notes: str | None = Field(default=None, max_length=20000, description="why it changed")
 
 
 class VersionOut(BaseModel):
@@ -152,11 +163,10 @@ def create_dataset(
 def list_datasets(
     request: Request,
     datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    pg: Paged,
 ) -> dict[str, Any]:
-    rows, total = datasets.list_datasets(limit, offset)
-    return page(request, [dataset_out(d).model_dump(mode="json") for d in rows], total, limit, offset)
+    rows, total = datasets.list_datasets(pg.limit, pg.offset)
+    return page(request, [dataset_out(d).model_dump(mode="json") for d in rows], total, pg.limit, pg.offset)
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetOut, summary="A dataset with its newest version")
@@ -168,6 +178,20 @@ def get_dataset(request: Request, dataset_id: DatasetId,
     out = dataset_out(d, datasets.version(dataset_id))
     out.protocol_labels = get_moderation(request).protocol_labels("dataset", d.id)[0]
     return out
+
+
+@router.patch("/datasets/{dataset_id}", response_model=DatasetOut,
+              summary="Edit the purpose and/or curation notes: makes a new version with the same members")
+def edit_dataset(
+    dataset_id: DatasetId,
+    body: DatasetEdit,
+    who: Annotated[str, Depends(require_editor)],
+    datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
+) -> DatasetOut:
+    changes: dict[str, str | None] = {k: getattr(body, k) for k in ("description", "notes")
+                                      if k in body.model_fields_set}
+    datasets.edit(dataset_id, changes, who, body.version_notes)
+    return dataset_out(datasets.get(dataset_id), datasets.version(dataset_id))
 
 
 @router.post("/datasets/{dataset_id}/members", response_model=VersionOut, status_code=201,
@@ -187,13 +211,15 @@ def versions(
     request: Request,
     dataset_id: DatasetId,
     datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
+    pg: Paged,
     with_members: bool = False,
 ) -> dict[str, Any]:
-    vs = datasets.versions(dataset_id)
+    every = datasets.versions(dataset_id)
+    vs = every[pg.offset:pg.offset + pg.limit]
     if with_members:
         vs = [datasets.version(dataset_id, v.version) for v in vs]
     items = [version_out(v, with_members).model_dump(mode="json") for v in vs]
-    return page(request, items, len(items), max(len(items), 1), 0)
+    return page(request, items, len(every), pg.limit, pg.offset)
 
 
 @router.get("/datasets/{dataset_id}/licence", summary="What the members' licences allow together")
@@ -214,12 +240,19 @@ def licence(
 @router.get("/datasets/{dataset_id}/export", summary="The export archive (zip)",
             responses={200: {"content": {"application/zip": {}}}})
 def export_dataset(
+    request: Request,
     dataset_id: DatasetId,
     datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
     version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
-    with_audio: bool = False,
+    with_audio: Annotated[bool, Query(description="bundle the full audio (needs an API key)")] = False,
+    clustering_run: Annotated[int | None, Query(ge=1, le=ID_MAX, description=(
+        "the clustering run of the cluster column; default: the run of the cluster the version was "
+        "made from, else the newest run"))] = None,
 ) -> FileResponse:
-    b = datasets.export_bundle(dataset_id, version)
+    # bundled audio is bulk full-resolution streaming: never for the anonymous public
+    if with_audio and current(request).role == "anonymous":
+        raise ApiError(401, "unauthorized", "an export with audio needs an API key (Authorization: Bearer <key>)")
+    b = datasets.export_bundle(dataset_id, version, clustering_run)
     tmp = Path(tempfile.mkdtemp(prefix="tessera-export-"))
     try:
         rep = export(b, tmp / f"{b.slug}-v{b.version}.zip", with_audio=with_audio)

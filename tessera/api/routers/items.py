@@ -14,9 +14,9 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response, StreamingResponse
 
 from tessera.api.auth import current
-from tessera.api.deps import get_catalog, get_settings, page
+from tessera.api.deps import Paged, get_catalog, get_settings, page
 from tessera.api.errors import ApiError
-from tessera.api.schemas import ItemDetail, ItemPage, Neighbour, SimilarOut, item_out, segment_out
+from tessera.api.schemas import ID_MAX, ItemDetail, ItemPage, Neighbour, SimilarOut, item_out, segment_out
 from tessera.catalog.store import Catalog, ItemFilter
 from tessera.indexer.dictionary import dictionary
 from tessera.indexer.similarity import IndexSet
@@ -24,7 +24,7 @@ from tessera.indexer.spaces import describe_spaces
 
 router = APIRouter(prefix="/api", tags=["items"])
 
-ItemId = Annotated[int, PathParam(ge=1, le=2**62, description="item id")]
+ItemId = Annotated[int, PathParam(ge=1, le=ID_MAX, description="item id")]
 SpaceName = Literal["all", "timbre", "rhythm", "tonal"]
 CHUNK = 256 * 1024
 _AUDIO_TYPES = {".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg",
@@ -39,6 +39,15 @@ def protocols(request: Request, ids: list[int]) -> dict[int, list[dict[str, Any]
     return ModerationStore(request.app.state.db).protocol_labels_for_items(ids)
 
 
+def cache_control(request: Request, item_id: int) -> str:
+    """Audio may be cached only briefly (a withdrawal must reach caches soon), and never by shared caches
+    when the item is protocol-restricted or audio needs a key: a proxy would hand it to anyone."""
+    settings = get_settings(request)
+    restricted = settings.audio_requires_key or any(
+        p["restricts"] for p in protocols(request, [item_id]).get(item_id, []))
+    return f"{'private' if restricted else 'public'}, max-age={settings.audio_cache_seconds}"
+
+
 def get_indexes(request: Request) -> IndexSet:
     idx: IndexSet = request.app.state.indexes
     return idx
@@ -48,17 +57,14 @@ def get_indexes(request: Request) -> IndexSet:
 def list_items(
     request: Request,
     catalog: Annotated[Catalog, Depends(get_catalog)],
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    pg: Paged,
     licence: Annotated[str | None, Query(max_length=200, description="SPDX id, e.g. CC0-1.0")] = None,
     licence_class: Annotated[Literal["open", "restricted"] | None, Query()] = None,
     source: Annotated[Literal["folder", "zenodo", "internet_archive"] | None, Query()] = None,
-    record_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    record_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
     status: Annotated[Literal["pending", "indexed", "failed"] | None, Query()] = None,
 ) -> dict[str, Any]:
-    cap = get_settings(request).anonymous_max_page_size
-    if limit > cap and current(request).role == "anonymous":
-        raise ApiError(403, "page_too_large", f"pages above {cap} items need an API key", max_limit=cap)
+    limit, offset = pg.limit, pg.offset
     flt = ItemFilter(licence=licence, licence_class=licence_class, source=source, record_id=record_id,
                      status=status)
     rows, total = catalog.list_items(flt, limit, offset)
@@ -147,7 +153,7 @@ def audio(
     path = Path(f.path)
     size = path.stat().st_size
     ctype = _AUDIO_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    headers = {"Accept-Ranges": "bytes", "Cache-Control": "public, max-age=3600"}
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": cache_control(request, item_id)}
     if range_header:
         m = _RANGE.match(range_header.strip())
         start: int
@@ -188,7 +194,7 @@ def preview(request: Request, item_id: ItemId, catalog: Annotated[Catalog, Depen
             make_preview(Path(f.path), dest)
         except DecodeError as exc:
             raise ApiError(422, "undecodable", f"no preview: {exc}") from exc
-    return FileResponse(dest, media_type="audio/ogg", headers={"Cache-Control": "public, max-age=3600"})
+    return FileResponse(dest, media_type="audio/ogg", headers={"Cache-Control": cache_control(request, item_id)})
 
 
 @router.get("/features", summary="The data dictionary")

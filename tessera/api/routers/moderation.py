@@ -10,9 +10,10 @@ from pydantic import BaseModel, Field
 
 from tessera import consent
 from tessera.api.auth import current, require
-from tessera.api.deps import get_catalog, get_settings, page
+from tessera.api.deps import Paged, get_catalog, get_settings, page
 from tessera.api.errors import ApiError
 from tessera.api.routers.consent import get_accounts
+from tessera.api.schemas import ID_MAX, DbId
 from tessera.catalog.accounts import AccountStore, Principal
 from tessera.catalog.moderation import ModerationStore
 from tessera.catalog.protocols import KINDS
@@ -24,9 +25,7 @@ router = APIRouter(prefix="/api", tags=["moderation"])
 
 Moderator = Annotated[Principal, Depends(require("moderator"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
-Id = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
+Id = Annotated[int, PathParam(ge=1, le=ID_MAX)]
 MonthDay = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
 
 
@@ -92,7 +91,7 @@ def set_communities(name: Annotated[str, PathParam(max_length=128)], body: Commu
 # -- reports ------------------------------------------------------------------------------
 class ReportIn(BaseModel):
     target_kind: Literal["item", "label"]
-    target_id: int = Field(ge=1, le=2**31 - 1)
+    target_id: DbId
     reason: Literal["wrong_licence", "harmful", "cultural_sensitivity", "other"]
     text: str | None = Field(default=None, max_length=5000)
 
@@ -114,10 +113,9 @@ def report(body: ReportIn, request: Request, store: Store) -> dict[str, Any]:
 
 @router.get("/reports", summary="The moderation queue, oldest first (moderators)")
 def list_reports(request: Request, who: Moderator, store: Store,
-                 status: Literal["open", "resolved", "dismissed"] | None = "open",
-                 limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
-    items, total = store.list_reports(status, limit, offset)
-    return page(request, items, total, limit, offset)
+                 pg: Paged, status: Literal["open", "resolved", "dismissed"] | None = "open") -> dict[str, Any]:
+    items, total = store.list_reports(status, pg.limit, pg.offset)
+    return page(request, items, total, pg.limit, pg.offset)
 
 
 @router.get("/reports/{report_id}", summary="One report (moderators)")
@@ -145,7 +143,8 @@ def resolve(report_id: Id, body: ResolveIn, request: Request, who: Moderator, st
         if body.action == "purge_label":
             store.purge_label(r["target_id"], who.name, body.note)
         else:
-            TaxonomyStore(request.app.state.db).remove_label(r["target_id"], who.name, f"report {report_id}")
+            TaxonomyStore(request.app.state.db).remove_label(r["target_id"], who.name, f"report {report_id}",
+                                                             privileged=True)
     status = "dismissed" if body.action == "dismiss" else "resolved"
     return store.close_report(report_id, status, body.action, body.note, who.name)
 
@@ -158,15 +157,15 @@ def purge_label(label_id: Id, who: Moderator, store: Store,
 
 
 @router.get("/audit", summary="Every moderation action: who, what, when, why (moderators)")
-def audit(request: Request, who: Moderator, store: Store, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
-    items, total = store.list_audit(limit, offset)
-    return page(request, items, total, limit, offset)
+def audit(request: Request, who: Moderator, store: Store, pg: Paged) -> dict[str, Any]:
+    items, total = store.list_audit(pg.limit, pg.offset)
+    return page(request, items, total, pg.limit, pg.offset)
 
 
 # -- cultural protocol labels -------------------------------------------------------------
 class ProtocolIn(BaseModel):
     target_kind: Literal["item", "record", "dataset"]
-    target_id: int = Field(ge=1, le=2**31 - 1)
+    target_id: DbId
     code: str = Field(min_length=1, max_length=48, description="a Local Contexts label, see GET /api/protocol-kinds")
     community: str = Field(min_length=1, max_length=256)
     text: str | None = Field(default=None, max_length=5000, description="the community's own words")
@@ -181,12 +180,12 @@ def protocol_kinds() -> list[dict[str, Any]]:
 
 
 @router.get("/protocol-labels", summary="Cultural protocol labels, optionally of one target")
-def list_protocol_labels(request: Request, store: Store,
+def list_protocol_labels(request: Request, store: Store, pg: Paged,
                          target_kind: Literal["item", "record", "dataset"] | None = None,
-                         target_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-                         limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
-    items, total = store.protocol_labels(target_kind, target_id, limit, offset)
-    return page(request, items, total, limit, offset)
+                         target_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None
+                         ) -> dict[str, Any]:
+    items, total = store.protocol_labels(target_kind, target_id, pg.limit, pg.offset)
+    return page(request, items, total, pg.limit, pg.offset)
 
 
 @router.post("/protocol-labels", status_code=201, summary="Put a TK/BC label on an item, record or dataset "

@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from tessera.api.deps import get_catalog, page
+from tessera.api.auth import current
+from tessera.api.deps import Paged, get_catalog, page
 from tessera.catalog.store import Catalog
 
 router = APIRouter()
+
+OPTED_OUT = "opted_out"  # tessera.crawlers.harvest.OPTED_OUT; not imported so the API does not load the crawlers
+_REGISTRY_ENTRY = re.compile(r"\b(creator|orcid|ia_uploader|zenodo_community):.*$", re.S)
+
+
+def _redacted(detail: str | None) -> str | None:
+    """An opt-out rejection names the registry entry (an e-mail, a name, an ORCID): the public sees only its kind."""
+    if not detail:
+        return detail
+    return _REGISTRY_ENTRY.sub(lambda m: f"a {m.group(1)} entry", detail)
 
 
 @router.get("/api/rejected")
 def list_rejected(
     request: Request,
-    limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0, le=10**9),
-    kind: str | None = Query(None, description="zenodo | internet_archive | folder"),
-    reason: str | None = Query(None, description="e.g. no_licence, licence_not_open, no_audio"),
+    pg: Paged,
+    kind: str | None = Query(None, max_length=32, description="zenodo | internet_archive | folder"),
+    reason: str | None = Query(None, max_length=64, description="e.g. no_licence, licence_not_open, no_audio"),
     catalog: Catalog = Depends(get_catalog),
 ) -> dict[str, Any]:
+    limit, offset = pg.limit, pg.offset
     rows, total = catalog.list_rejected(limit, offset, kind=kind, reason=reason)
+    moderator = current(request).at_least("moderator")
     items = [
         {
             "id": r.id,
@@ -29,7 +42,7 @@ def list_rejected(
             "identifier": r.identifier,
             "filename": r.filename or None,
             "reason": r.reason,
-            "detail": r.detail,
+            "detail": r.detail if moderator or r.reason != OPTED_OUT else _redacted(r.detail),
             "url": r.url,
             "seen_at": r.seen_at.isoformat() if r.seen_at else None,
         }

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import Message, Receive
 
 from tessera.api import errors
-from tessera.api.deps import get_settings, page
+from tessera.api.deps import Page, get_settings, page, paginated
 from tessera.api.routers.items import SpaceName, get_indexes, protocols
-from tessera.api.schemas import item_out
+from tessera.api.schemas import ID_MAX, DbId, item_out
 from tessera.catalog.search_store import SearchFilter, SearchStore
 from tessera.indexer.similarity import IndexSet
 from tessera.search.errors import BadQuery, Undecodable, UnsupportedFormat, UploadTooLarge
@@ -26,13 +31,67 @@ from tessera.search.query import (
 
 router = APIRouter(prefix="/api", tags=["search"])
 
+# room for the multipart boundary, part headers and the small form fields around the file
+MULTIPART_OVERHEAD = 64 * 1024
+
 errors.register_status(UploadTooLarge, 413)
 errors.register_status(UnsupportedFormat, 415)
 errors.register_status(BadQuery, 422)
 errors.register_status(Undecodable, 422)
 
-Ids = Annotated[list[int], Query(max_length=20)]
+Ids = Annotated[list[DbId], Query(max_length=20)]
+Paged = Annotated[Page, paginated(default=20, max_offset=10**6)]
 Flag = Literal["clipped", "mostly_silent", "silent", "noisy", "dc_offset", "too_short", "mono", "low_sample_rate"]
+
+
+def _too_large(limit: int, seen: int | None = None) -> UploadTooLarge:
+    size = f"{seen} bytes or more" if seen is not None else "larger than allowed"
+    return UploadTooLarge(f"the upload is {size}; the limit is {limit} bytes", limit=limit)
+
+
+def _capped(receive: Receive, limit: int, body_limit: int) -> Receive:
+    """A receive that stops the body at ``body_limit`` bytes, whatever Content-Length claimed."""
+    seen = 0
+
+    async def capped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > body_limit:
+                raise _too_large(limit, seen)
+        return message
+
+    return capped
+
+
+class UploadLimitRoute(APIRoute):
+    """Enforce the upload limit before and while the multipart body is read, not after it is spooled.
+
+    FastAPI parses the form before the endpoint (or any dependency) runs, so the check sits in the
+    route handler: a declared Content-Length above the limit is refused at once, and a body that
+    turns out longer (chunked, or lying) is cut off when it crosses the limit.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            limit = get_settings(request).max_upload_bytes
+            body_limit = limit + MULTIPART_OVERHEAD
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > body_limit:
+                raise _too_large(limit, int(declared))
+            capped = Request(request.scope, _capped(request.receive, limit, body_limit), request._send)
+            try:
+                return await handler(capped)
+            except HTTPException as exc:
+                # FastAPI turns any failure while parsing the body into a 400; ours is a 413
+                if isinstance(exc.__cause__, UploadTooLarge):
+                    raise exc.__cause__ from None
+                raise
+
+        return limited
 
 
 def get_search_store(request: Request) -> SearchStore:
@@ -48,7 +107,7 @@ def filters(
     licence_class: Annotated[Literal["open", "commercial", "derivatives"] | None, Query(
         description="open: free for any use; commercial: no NC; derivatives: no ND")] = None,
     source: Annotated[Literal["folder", "zenodo", "internet_archive"] | None, Query()] = None,
-    record_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    record_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
     creator: Annotated[str | None, Query(max_length=200)] = None,
     duration_min: Annotated[float | None, Query(ge=0, le=1e6)] = None,
     duration_max: Annotated[float | None, Query(ge=0, le=1e6)] = None,
@@ -110,33 +169,31 @@ def search_get(
     store: Annotated[SearchStore, Depends(get_search_store)],
     indexes: Annotated[IndexSet, Depends(get_indexes)],
     flt: Annotated[SearchFilter, Depends(filters)],
+    pg: Paged,
     item: Ids = [],  # noqa: B006
     segment: Ids = [],  # noqa: B006
     not_item: Ids = [],  # noqa: B006
     not_segment: Ids = [],  # noqa: B006
     space: Annotated[SpaceName, Query()] = "all",
     lam: Annotated[float, Query(ge=0, le=2, alias="lambda", description="weight of 'less like that'")] = DEFAULT_LAMBDA,
-    limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
 ) -> dict[str, Any]:
     q = build_query(store, item, segment, not_item, not_segment, lam=lam)
-    return _run(request, store, indexes, flt, q, space, limit, offset)
+    return _run(request, store, indexes, flt, q, space, pg.limit, pg.offset)
 
 
-@router.post("/search", summary="Search by an uploaded recording (multipart field 'file'), with filters")
 async def search_upload(
     request: Request,
     store: Annotated[SearchStore, Depends(get_search_store)],
     indexes: Annotated[IndexSet, Depends(get_indexes)],
     flt: Annotated[SearchFilter, Depends(filters)],
     file: Annotated[UploadFile, File(description="WAV, FLAC, Ogg/Opus, MP3, AIFF or M4A")],
+    pg: Paged,
     item: Ids = [],  # noqa: B006
     not_item: Ids = [],  # noqa: B006
     space: Annotated[SpaceName, Query()] = "all",
     lam: Annotated[float, Query(ge=0, le=2, alias="lambda")] = DEFAULT_LAMBDA,
-    limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
 ) -> dict[str, Any]:
+    limit, offset = pg.limit, pg.offset
     limit_bytes = get_settings(request).max_upload_bytes
     data = await file.read(limit_bytes + 1)  # never hold more than the limit in memory
     from starlette.concurrency import run_in_threadpool
@@ -144,3 +201,7 @@ async def search_upload(
     vec = await run_in_threadpool(upload_vector, data, limit_bytes, sandbox=request.app.state.sandbox)
     q = await run_in_threadpool(build_query, store, item, None, not_item, None, [vec], lam)
     return await run_in_threadpool(_run, request, store, indexes, flt, q, space, limit, offset)
+
+
+router.add_api_route("/search", search_upload, methods=["POST"], route_class_override=UploadLimitRoute,
+                     summary="Search by an uploaded recording (multipart field 'file'), with filters")

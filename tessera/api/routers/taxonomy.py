@@ -1,23 +1,21 @@
 """Clustering runs, clusters, community schemes and labels, SKOS export.
 
-Who acts: a user's API key names its holder. The shared bootstrap editor token names nobody,
-so with it the actor comes from the ``X-Tessera-User`` header (default "editor-token"). This
-is provisional until every editor has their own key; the header is ignored for user keys so
-that nobody can act in another's name.
+Who acts: the caller's key names its holder; the shared bootstrap editor token acts as
+"editor-token" and as nobody else, with an editor's rights only (no header can change who acts).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from tessera.api.auth import current, require
-from tessera.api.deps import page
-from tessera.api.errors import register_status
+from tessera.api.deps import Page, Paged, get_settings, page, paginated
+from tessera.api.errors import ApiError, register_status
 from tessera.api.routers.items import SpaceName
 from tessera.catalog.accounts import Principal
 from tessera.catalog.errors import NotFound
@@ -30,13 +28,8 @@ router = APIRouter(prefix="/api", tags=["taxonomy"])
 register_status(NotAllowed, 403)
 register_status(NothingToCluster, 409)
 
-EDITOR_TOKEN = "editor-token"  # the principal name auth gives the bootstrap token
 Editor = Annotated[Principal, Depends(require("editor"))]
 Id = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
-UserHeader = Annotated[str | None, Header(alias="X-Tessera-User", max_length=128,
-                                          description="Provisional: who acts, with the shared editor token.")]
 
 
 def get_taxonomy(request: Request) -> TaxonomyStore:
@@ -49,11 +42,6 @@ def get_taxonomy(request: Request) -> TaxonomyStore:
 
 Store = Annotated[TaxonomyStore, Depends(get_taxonomy)]
 
-
-def actor(who: Principal, header: str | None) -> str:
-    if who.name == EDITOR_TOKEN and header and header.strip():
-        return header.strip()
-    return who.name
 
 
 class SchemeIn(BaseModel):
@@ -93,14 +81,30 @@ class LinkIn(BaseModel):
 
 
 @router.get("/clusterings", summary="Clustering runs, newest first")
-def list_runs(request: Request, store: Store, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
-    items, total = store.list_runs(limit, offset)
-    return page(request, items, total, limit, offset)
+def list_runs(request: Request, store: Store, pg: Paged) -> dict[str, Any]:
+    items, total = store.list_runs(pg.limit, pg.offset)
+    return page(request, items, total, pg.limit, pg.offset)
 
 
 @router.get("/clusterings/{run_id}", summary="A run: clusters (explanation, exemplars, labels), map points")
-def get_run(run_id: Id, store: Store) -> dict[str, Any]:
-    return store.get_run(run_id)
+def get_run(request: Request, run_id: Id, store: Store,
+            points_offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+            points_limit: Annotated[int | None, Query(ge=1, le=10**7, description="map points in this answer; "
+                                                      "the anonymous public gets at most anonymous_max_points")]
+            = None) -> dict[str, Any]:
+    # the map is every item's coordinates: a bulk listing, so the public gets it in pages
+    cap = get_settings(request).anonymous_max_points
+    limit = points_limit
+    if current(request).role == "anonymous":
+        if limit is not None and limit > cap:
+            raise ApiError(403, "page_too_large", f"more than {cap} map points need an API key", max_limit=cap)
+        limit = limit or cap
+    run = store.get_run(run_id)
+    points = run.get("points", [])
+    end = len(points) if limit is None else points_offset + limit
+    run.update(points=points[points_offset:end], points_total=len(points), points_offset=points_offset,
+               points_next=end < len(points))
+    return run
 
 
 @router.get("/clusters/{cluster_id}", summary="A cluster: explanation, members, labels, lineage")
@@ -109,14 +113,16 @@ def get_cluster(cluster_id: Id, store: Store) -> dict[str, Any]:
 
 
 @router.get("/schemes", summary="Community concept schemes")
-def list_schemes(request: Request, store: Store, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
-    items, total = store.list_schemes(limit, offset)
-    return page(request, items, total, limit, offset)
+def list_schemes(request: Request, store: Store,
+                 pg: Annotated[Page, paginated(anonymous_cap=False)]) -> dict[str, Any]:
+    # uncapped for the public: the cluster page reads every scheme at once (limit=200), and schemes are few
+    items, total = store.list_schemes(pg.limit, pg.offset)
+    return page(request, items, total, pg.limit, pg.offset)
 
 
 @router.post("/schemes", status_code=201, summary="Create a concept scheme (editors)")
-def add_scheme(body: SchemeIn, who: Editor, store: Store, user: UserHeader = None) -> dict[str, Any]:
-    return store.add_scheme(body.slug, body.name, body.rule, actor(who, user), body.description, body.community,
+def add_scheme(body: SchemeIn, who: Editor, store: Store) -> dict[str, Any]:
+    return store.add_scheme(body.slug, body.name, body.rule, who.name, body.description, body.community,
                             body.stewards)
 
 
@@ -129,8 +135,8 @@ def scheme_skos(request: Request, slug: Annotated[str, PathParam(max_length=64)]
 
 
 @router.post("/labels", status_code=201, summary="Propose a label for a cluster or an item (editors)")
-def propose(body: LabelIn, who: Editor, store: Store, user: UserHeader = None) -> dict[str, Any]:
-    return store.propose_label(body.scheme, body.text, body.lang, actor(who, user), identity_id=body.identity_id,
+def propose(body: LabelIn, who: Editor, store: Store) -> dict[str, Any]:
+    return store.propose_label(body.scheme, body.text, body.lang, who.name, identity_id=body.identity_id,
                                cluster_id=body.cluster_id, item_id=body.item_id, description=body.description,
                                cultural_context=body.cultural_context)
 
@@ -141,49 +147,63 @@ def get_label(label_id: Id, store: Store) -> dict[str, Any]:
 
 
 @router.patch("/labels/{label_id}", summary="Edit a label's text, description or context (kept in history)")
-def edit_label(label_id: Id, body: LabelEdit, who: Editor, store: Store, user: UserHeader = None) -> dict[str, Any]:
-    return store.edit_label(label_id, actor(who, user), body.text, body.description, body.cultural_context)
+def edit_label(label_id: Id, body: LabelEdit, who: Editor, store: Store) -> dict[str, Any]:
+    # the proposer (until accepted), a steward of the scheme or a moderator: the store checks
+    return store.edit_label(label_id, who.name, body.text, body.description, body.cultural_context,
+                            privileged=who.at_least("moderator"))
 
 
 @router.delete("/labels/{label_id}", summary="Remove a label (it stays in the record, with its history)")
-def remove_label(label_id: Id, who: Editor, store: Store, user: UserHeader = None,
+def remove_label(label_id: Id, who: Editor, store: Store,
                  reason: Annotated[str | None, Query(max_length=2000)] = None) -> dict[str, Any]:
-    return store.remove_label(label_id, actor(who, user), reason)
+    return store.remove_label(label_id, who.name, reason, privileged=who.at_least("moderator"))
 
 
 @router.post("/labels/{label_id}/votes", summary="Vote +1/-1 (one vote per voter; a new one replaces it)")
-def vote(label_id: Id, body: VoteIn, who: Editor, store: Store, user: UserHeader = None) -> dict[str, Any]:
-    return store.vote(label_id, actor(who, user), body.value)
+def vote(label_id: Id, body: VoteIn, who: Editor, store: Store) -> dict[str, Any]:
+    return store.vote(label_id, who.name, body.value)
 
 
 @router.post("/labels/{label_id}/accept", summary="Accept by the scheme's rule (a steward, or enough votes)")
-def accept(label_id: Id, request: Request, who: Editor, store: Store, user: UserHeader = None) -> dict[str, Any]:
-    # admins and the bootstrap editor token may accept regardless of the rule; the history says so
-    p = current(request)
-    return store.accept(label_id, actor(who, user), override=p.name == EDITOR_TOKEN or p.at_least("admin"))
+def accept(label_id: Id, request: Request, who: Editor, store: Store) -> dict[str, Any]:
+    # admins may accept regardless of the rule (the history says so); the bootstrap token may not
+    return store.accept(label_id, who.name, override=current(request).at_least("admin"))
 
 
 @router.get("/labels/{label_id}/history", summary="Every proposal, vote, acceptance, edit and removal")
-def history(request: Request, label_id: Id, store: Store, limit: Limit = 200, offset: Offset = 0) -> dict[str, Any]:
-    items, total = store.history(label_id, limit, offset)
-    return page(request, items, total, limit, offset)
+def history(request: Request, label_id: Id, store: Store, pg: Paged) -> dict[str, Any]:
+    items, total = store.history(label_id, pg.limit, pg.offset)
+    return page(request, items, total, pg.limit, pg.offset)
 
 
 @router.post("/labels/{label_id}/links", status_code=201, summary="Link to a label in another scheme")
-def link(label_id: Id, body: LinkIn, who: Editor, store: Store, user: UserHeader = None) -> dict[str, Any]:
-    return store.link(label_id, body.other_label_id, body.kind, actor(who, user))
+def link(label_id: Id, body: LinkIn, who: Editor, store: Store) -> dict[str, Any]:
+    return store.link(label_id, body.other_label_id, body.kind, who.name)
 
 
 # -- source-record profiles -------------------------------------------------------------
 def _profiles(request: Request, space: str) -> Any:
-    """One RecordProfiles per space and index build: rebuilt after indexing or a withdrawal, not per request."""
+    """RecordProfiles per space, index build and visibility: rebuilt after indexing, a withdrawal or a
+    change of protocol labels, not per request.
+
+    Profiles are built from what the viewer may see, so the viewer (public, a community member, a
+    moderator), the restricting protocol labels and the day (seasonal labels) are part of the key:
+    a profile computed for a moderator must never answer the public.
+    """
+    from datetime import UTC, datetime
+
+    from tessera.catalog.moderation import ModerationStore
+    from tessera.catalog.protocols import current_viewer
     from tessera.indexer.dictionary import EXTRACTOR_VERSION
     from tessera.indexer.spaces import Standardiser, get_space
     from tessera.taxonomy.profiles import RecordProfiles
 
     idx = request.app.state.indexes
     idx.refresh()
-    key = (space, idx.current_build())
+    build = idx.current_build()
+    visibility = (current_viewer(), ModerationStore(request.app.state.db).protocol_fingerprint(),
+                  datetime.now(UTC).strftime("%m-%d"))
+    key = (space, build, visibility)
     cache: dict[Any, Any] | None = getattr(request.app.state, "record_profiles", None)
     if cache is None:
         cache = request.app.state.record_profiles = {}
@@ -192,7 +212,10 @@ def _profiles(request: Request, space: str) -> Any:
         vs = catalog.vector_set(EXTRACTOR_VERSION, segments=False)
         sp = get_space(space)
         z = Standardiser.fit(sp, vs.matrix).transform(vs.matrix) if len(vs.file_ids) else vs.matrix
-        cache.clear()
+        for old in [k for k in cache if k[1] != build or k[2][1:] != visibility[1:]]:
+            del cache[old]  # stale: another build, or protocol labels changed
+        while len(cache) >= 8:  # a few viewers' views; bounded memory
+            del cache[next(iter(cache))]
         cache[key] = RecordProfiles(z, vs.matrix, [int(f) for f in vs.file_ids], catalog.record_ids_of(), vs.ends)
     return cache[key]
 

@@ -25,6 +25,13 @@ export async function render(main) {
       return null;
     }
     run = await api(`/api/clusterings/${runs.items[0].id}`);
+    // the points come in pages (the public gets a few thousand per answer): gather them all
+    while (run.points_next && run.points.length < run.points_total) {
+      const more = await api(`/api/clusterings/${run.id}?points_offset=${run.points.length}`);
+      if (!more.points.length) break;
+      run.points = run.points.concat(more.points);
+      run.points_next = more.points_next;
+    }
   } catch (err) {
     showError(status, err, "map.load_failed");
     return null;
