@@ -206,8 +206,11 @@ class DatasetStore:
                 vid = v.id
         except IntegrityError as exc:  # another editor made the same version number first
             raise Conflict("the dataset changed meanwhile; try again") from exc
+        return self._load_version(vid)
+
+    def _load_version(self, version_id: int) -> DatasetVersion:
         with self.db.session() as s:
-            out = s.scalar(select(DatasetVersion).where(DatasetVersion.id == vid)
+            out = s.scalar(select(DatasetVersion).where(DatasetVersion.id == version_id)
                            .options(selectinload(DatasetVersion.members)))
             assert out is not None
             return out
@@ -242,11 +245,7 @@ class DatasetStore:
                 vid = v.id
         except IntegrityError as exc:
             raise Conflict("the dataset changed meanwhile; try again") from exc
-        with self.db.session() as s:
-            out = s.scalar(select(DatasetVersion).where(DatasetVersion.id == vid)
-                           .options(selectinload(DatasetVersion.members)))
-            assert out is not None
-            return out
+        return self._load_version(vid)
 
     def texts_at(self, ds: Dataset, version: int) -> dict[str, str | None]:
         """Purpose and notes as they were at ``version``: the first later edit remembers the old text."""

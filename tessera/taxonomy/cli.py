@@ -54,6 +54,9 @@ def cluster(
         help="Random seed for a reproducible run (the same seed gives the same groups). Seeded runs are "
              "single-threaded and slower on big collections; without a seed every core is used "
              f"(from {PARALLEL_MIN} items: below that one thread is faster).")] = None,
+    selection: Annotated[str, typer.Option(
+        help="HDBSCAN cluster selection: leaf (the finest stable groups, default) or eom (fewer, larger).")]
+    = "leaf",
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -63,12 +66,16 @@ def cluster(
     if min_cluster_size is not None and min_cluster_size < 2:
         typer.echo("error: --min-cluster-size must be at least 2", err=True)
         raise typer.Exit(2)
+    if selection not in ("leaf", "eom"):
+        typer.echo("error: --selection must be leaf or eom", err=True)
+        raise typer.Exit(2)
     try:
         catalog, store = _stores(Settings())
         mode = f"seed {seed}, single-threaded" if seed is not None else f"no seed: all cores from {PARALLEL_MIN} items"
         typer.echo(f"clustering ({mode}; the first run in a process compiles numba code: ~30-60 s)…", err=True)
-        rep = run_clustering(catalog, store, ClusterParams(space=space, min_cluster_size=min_cluster_size,
-                                                           seed=seed), created_by=_who(user))
+        params = ClusterParams(space=space, min_cluster_size=min_cluster_size, seed=seed,
+                               selection="eom" if selection == "eom" else "leaf")
+        rep = run_clustering(catalog, store, params, created_by=_who(user))
     except TesseraError as exc:
         _fail(exc)
         return

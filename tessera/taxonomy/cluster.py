@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -36,6 +36,9 @@ class ClusterParams:
     map_min_dist: float = 0.1
     seed: int | None = None  # None: parallel and fast; an int: reproducible, single-threaded
     parallel_min_items: int = 5000  # unseeded runs smaller than this stay on one thread
+    # "leaf": the finest stable groups. "eom" favours a few big ones: on the 165 Sonic Pi samples it made
+    # 2 groups (name-class purity 0.16) where leaf made 5 (purity 0.32, 22 items left unclustered)
+    selection: Literal["leaf", "eom"] = "leaf"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +60,19 @@ class Clustering:
     @property
     def n_noise(self) -> int:
         return int(np.sum(self.labels == NOISE))
+
+
+class Laps:
+    """Seconds per stage of a run: call it with a stage's name when that stage ends."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round(now - self._t, 3)
+        self._t = now
 
 
 def auto_min_cluster_size(n: int) -> int:
@@ -108,15 +124,7 @@ def cluster_vectors(vectors: np.ndarray, params: ClusterParams) -> Clustering:
     rng_state = np.random.RandomState(params.seed) if params.seed is not None else np.random.RandomState()
     jobs = 1 if params.seed is not None or n < params.parallel_min_items else -1
     eff.update(threads="all" if jobs == -1 else 1)
-    timings: dict[str, float] = {}
-    t = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal t
-        now = time.perf_counter()
-        timings[stage] = round(now - t, 3)
-        t = now
-
+    lap = Laps()
     # one k-NN graph for both embeddings: nearest-neighbour descent is the costly half of UMAP
     knn_i, knn_d, knn_index = nearest_neighbors(
         x, n_neighbors=k, metric="euclidean", metric_kwds={}, angular=False, random_state=rng_state,
@@ -142,9 +150,9 @@ def cluster_vectors(vectors: np.ndarray, params: ClusterParams) -> Clustering:
     coords = embed(2, params.map_min_dist, _pca(emb, 2).astype(np.float64) if init == "spectral" else init)
     lap("umap_map")
     clusterer = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=params.min_samples,
-                                cluster_selection_method="eom")
+                                cluster_selection_method=params.selection)
     raw = clusterer.fit_predict(emb.astype(np.float64))
     labels = _relabel(np.asarray(raw, dtype=np.int64))
     probs = np.where(labels == NOISE, 0.0, np.asarray(clusterer.probabilities_, dtype=np.float64))
     lap("hdbscan")
-    return Clustering(labels, probs, emb, coords, eff, timings)
+    return Clustering(labels, probs, emb, coords, eff, lap.timings)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +10,7 @@ from tessera.catalog.store import Catalog
 from tessera.catalog.taxonomy_store import ClusterIn, LineageIn, TaxonomyStore
 from tessera.indexer.dictionary import EXTRACTOR_VERSION
 from tessera.indexer.spaces import Standardiser, get_space
-from tessera.taxonomy.cluster import ClusterParams, cluster_vectors
+from tessera.taxonomy.cluster import ClusterParams, Laps, cluster_vectors
 from tessera.taxonomy.errors import NothingToCluster
 from tessera.taxonomy.explain import explain_clusters
 from tessera.taxonomy.identity import match_identities
@@ -37,15 +36,8 @@ class RunReport:
 
 def run_clustering(catalog: Catalog, store: TaxonomyStore, params: ClusterParams,
                    extractor_version: str = EXTRACTOR_VERSION, created_by: str | None = None) -> RunReport:
-    timings: dict[str, float] = {}
-    t = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal t
-        now = time.perf_counter()
-        timings[stage] = round(now - t, 3)
-        t = now
-
+    lap = Laps()
+    timings = lap.timings
     space = get_space(params.space)
     vs = catalog.vector_set(extractor_version, segments=False)
     if vs.matrix.shape[0] == 0:

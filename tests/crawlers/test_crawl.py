@@ -281,6 +281,11 @@ def test_ia_crawl(tmp_path: Path, replay: Replay, catalog: Catalog) -> None:
         ("lossless-item", "take.flac", "CC0-1.0"),
     }
     assert catalog.get_crawl_state('internet_archive:{"collection": "", "q": ""}').get("since")
+    # about 1 request/s to the Archive (here 50x faster): never two requests inside one emulated second
+    times = sorted(r[0] for r in replay.requests())
+    span = (times[-1] - times[0]) * 50
+    print(f"ia: {len(times)} requests over {span:.1f} emulated s ({(len(times) - 1) / span:.2f} of 1 req/s)")
+    assert replay.max_in_window(1 / 50) == 1
     # incremental: nothing changed since the pass started
     s2 = crawl_ia(st, catalog, time_scale=50, page_size=3, retry=FAST)
     assert s2.seen == 0

@@ -232,7 +232,7 @@ def wait_until(page: Any, cond: Any, timeout: float = 15.0) -> None:
 def sign_in(page: Any, name: str, password: str = PASSWORD) -> None:
     """Through the sign-in form, as a person would."""
     open_route(page, "#/signin")
-    page.get_by_label("Name").fill(name)
+    page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Password").fill(password)
     page.locator("form.signin-form button[type=submit]").click()
     page.wait_for_selector(f"#account .who:has-text('{name}')")

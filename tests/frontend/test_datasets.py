@@ -33,7 +33,7 @@ def test_basket_dataset_versions_licence_export(page: Any, web: Web) -> None:
 
     sign_in(page, "eda")
     open_route(page, "#/datasets")
-    page.get_by_label("Name").fill("Guitar and drums")
+    page.get_by_label("Name", exact=True).fill("Guitar and drums")
     page.get_by_label("Purpose").fill("Testing the web app")
     page.get_by_label("Notes").fill("Picked by ear")
     page.get_by_role("button", name="Save as a dataset").click()

@@ -15,7 +15,7 @@ def test_sign_in_out_and_role_gated_interface(page: Any, web: Web) -> None:
     page.get_by_role("link", name="Sign in").click()
     page.locator("h1", has_text="Sign in").wait_for()
     # wrong password: the API's message, and nothing stored
-    page.get_by_label("Name").fill("eda")
+    page.get_by_label("Name", exact=True).fill("eda")
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Sign in").click()
     page.locator(".signin-out [role=alert]", has_text="wrong name or password").wait_for()
