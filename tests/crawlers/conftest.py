@@ -34,7 +34,10 @@ from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
 from tessera.crawlers.http import RetryPolicy
 
-FIXTURES = Path("/work/shared/fixtures")
+REPO = Path(__file__).resolve().parents[2]
+# shared/ sits beside the checkout (in CI a fresh clone gets a copy there)
+FIXTURES = next((p for p in (REPO.parent / "shared" / "fixtures", Path("/work/shared/fixtures")) if p.is_dir()),
+                REPO.parent / "shared" / "fixtures")
 
 FAST = RetryPolicy(attempts=4, backoff=0.01, backoff_max=0.05, max_retry_after=5, timeout=1.0)
 

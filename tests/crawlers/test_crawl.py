@@ -33,6 +33,7 @@ from tessera.crawlers.zenodo import parse_record
 from .conftest import (
     FAST,
     FIXTURES,
+    REPO,
     Replay,
     build_ia_world,
     build_zenodo_world,
@@ -319,7 +320,7 @@ def _cli(tmp: Path, replay: Replay) -> subprocess.Popen[bytes]:
             "3",
         ],
         env=env,
-        cwd="/work/main",
+        cwd=str(REPO),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from tessera.api.app import create_app
 from tessera.catalog.settings import Settings
 
-from .conftest import Replay, audio_bytes, build_ia_world, build_zenodo_world, md5
+from .conftest import REPO, Replay, audio_bytes, build_ia_world, build_zenodo_world, md5
 
 SUMMARY = re.compile(
     r"^(?P<source>zenodo|internet_archive): seen (?P<seen>\d+), harvested (?P<harvested>\d+) .*?"
@@ -53,7 +53,7 @@ def tessera(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     p = subprocess.run(
         [sys.executable, "-m", "tessera.cli", *args],
         env=env,
-        cwd="/work/main",
+        cwd=str(REPO),
         capture_output=True,
         text=True,
         timeout=300,
