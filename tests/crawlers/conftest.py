@@ -297,8 +297,10 @@ def catalog(tmp_path: Path) -> Catalog:
 
 
 def _set_files_legacy(
-    rec: dict[str, Any], base: str, files: dict[str, bytes], replay: Replay, bad_md5: bool = False
+    rec: dict[str, Any], base: str, files: dict[str, bytes], replay: Replay, bad_md5: bool = False,
+    bad: frozenset[str] = frozenset(),
 ) -> None:
+    """Legacy-shape file entries served by the replay; `bad_md5` (all) or `bad` (by name) get a wrong md5."""
     entries = []
     for name, data in files.items():
         path = f"/api/files/bucket-{rec['id']}/{name}"
@@ -308,11 +310,23 @@ def _set_files_legacy(
                 "key": name,
                 "size": len(data),
                 "type": name.rsplit(".", 1)[-1],
-                "checksum": "md5:" + ("0" * 32 if bad_md5 else md5(data)),
+                "checksum": "md5:" + ("0" * 32 if bad_md5 or name in bad else md5(data)),
                 "links": {"self": base + path},
             }
         )
     rec["files"] = entries
+
+
+# what a crawl of build_zenodo_world rejects, by reason
+ZENODO_WORLD_REJECTED = {
+    "access_closed": 1,
+    "access_embargoed": 1,
+    "checksum_mismatch": 1,
+    "licence_not_open": 1,
+    "no_audio": 3,
+    "no_licence": 1,
+    "unsafe_archive": 2,
+}
 
 
 def build_zenodo_world(replay: Replay) -> dict[str, Any]:
