@@ -31,26 +31,26 @@ class SlidingWindow:
         self._events: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
+    def _wait(self, q: deque[float], now: float) -> float:
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        return max(q[0] + self.window - now, 0.001) if len(q) >= self.limit else 0.0
+
     def wait(self, key: str) -> float:
         """The seconds ``key`` must wait before its next event is allowed (0: now), recording nothing."""
         now = self.clock()
         with self._lock:
             q = self._events.get(key)
-            if not q:
-                return 0.0
-            while q and q[0] <= now - self.window:
-                q.popleft()
-            return max(q[0] + self.window - now, 0.001) if len(q) >= self.limit else 0.0
+            return self._wait(q, now) if q else 0.0
 
     def hit(self, key: str) -> float:
         """Record one event; 0 if allowed, else the seconds to wait."""
         now = self.clock()
         with self._lock:
             q = self._events.setdefault(key, deque())
-            while q and q[0] <= now - self.window:
-                q.popleft()
-            if len(q) >= self.limit:
-                return max(q[0] + self.window - now, 0.001)
+            wait = self._wait(q, now)
+            if wait:
+                return wait
             q.append(now)
             if len(self._events) > 100_000:  # forget idle clients so memory stays bounded
                 for k in [k for k, v in self._events.items() if not v][:50_000]:

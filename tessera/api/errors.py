@@ -121,17 +121,11 @@ def install(app: FastAPI) -> None:
     # mistake, not ours: parameter bounds catch it first, this is the net under them.
     @app.exception_handler(OverflowError)
     @app.exception_handler(StatementError)
-    async def _database_value(_: Request, exc: Exception) -> JSONResponse:
-        if out_of_range(exc):
-            return JSONResponse(body("out_of_range", "a number in the request is out of range"), 422)
-        log.error("unexpected database error", exc_info=exc)
-        return JSONResponse(body("internal_error", "an unexpected error occurred; it has been logged"), 500)
-
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         if out_of_range(exc):
             return JSONResponse(body("out_of_range", "a number in the request is out of range"), 422)
-        log.exception("unexpected error")
+        log.error("unexpected error", exc_info=exc)
         return JSONResponse(body("internal_error", "an unexpected error occurred; it has been logged"), 500)
 
 
