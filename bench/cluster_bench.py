@@ -38,13 +38,15 @@ from typing import Any
 import numpy as np
 from sqlalchemy import insert, select
 
-from tessera.catalog.db import Database
 from tessera.catalog.models import AudioFile, FileFeatures, SourceRecord
 from tessera.catalog.store import Catalog
-from tessera.catalog.taxonomy_store import ClusterIn, TaxonomyStore
+from tessera.catalog.visibility import OPERATOR
+from tessera.core.db import Database
 from tessera.crawlers.folder import add_folder
 from tessera.indexer.dictionary import EXTRACTOR_VERSION
 from tessera.indexer.run import IndexParams, run_index
+from tessera.indexer.store import IndexStore
+from tessera.taxonomy.store import ClusterIn, TaxonomyStore
 
 SAMPLES = Path("/usr/share/sonic-pi/samples")
 RESULTS = Path(__file__).parent / "results"
@@ -74,10 +76,10 @@ class Template:
     def __init__(self, tmp: Path) -> None:
         db = Database(f"sqlite:///{tmp}/template.sqlite")
         db.migrate()
-        catalog = Catalog(db)
+        catalog = Catalog(db, OPERATOR)
         add_folder(catalog, SAMPLES, "CC0-1.0", "Sonic Pi contributors")
-        run_index(catalog, tmp / "index", IndexParams(), workers=2)
-        vs = catalog.vector_set(EXTRACTOR_VERSION, segments=False)
+        run_index(IndexStore(catalog.db), tmp / "index", IndexParams(), workers=2)
+        vs = IndexStore(catalog.db).vector_set(EXTRACTOR_VERSION, segments=False)
         self.vectors = vs.matrix.astype(np.float64)
         with db.session() as s:
             self.record = _row_dict(s.scalars(select(SourceRecord)).one())
@@ -123,7 +125,7 @@ def build_catalogue(url: str, tpl: Template, n: int, rng: np.random.Generator) -
             conn.execute(insert(FileFeatures.__table__), feats[lo:lo + 20_000])
     labels = np.asarray(proto, dtype=np.int64)
     ids = [int(v) for v in np.unique(labels) if v >= 0]
-    TaxonomyStore(db).save_run(
+    TaxonomyStore(db, OPERATOR).save_run(
         "all", EXTRACTOR_VERSION, {"note": "bench: prototype groups"}, list(range(1, n + 1)), labels,
         np.where(labels >= 0, 1.0, 0.0), np.zeros((n, 2), np.float32),
         [ClusterIn(c, int(np.sum(labels == c)), 0.0, {}, []) for c in ids], {}, [], None, "bench",
@@ -138,7 +140,7 @@ def timed_run(db: Database, seed: int | None) -> tuple[float, float, Any]:
     from tessera.taxonomy.service import run_clustering
 
     t, c = time.perf_counter(), time.process_time()
-    rep = run_clustering(Catalog(db), TaxonomyStore(db), ClusterParams(seed=seed), created_by="bench")
+    rep = run_clustering(IndexStore(db), TaxonomyStore(db, OPERATOR), ClusterParams(seed=seed), created_by="bench")
     return time.perf_counter() - t, time.process_time() - c, rep
 
 

@@ -24,8 +24,9 @@ import soundfile as sf
 import uvicorn
 
 from tessera.api.app import create_app
-from tessera.catalog.settings import Settings
 from tessera.catalog.store import ItemFilter
+from tessera.compose import build
+from tessera.core.settings import Settings
 from tessera.crawlers.folder import add_folder
 from tessera.indexer.run import IndexParams, run_index
 
@@ -53,7 +54,7 @@ def main() -> None:
         for f in files:
             shutil.copy(f, root / "audio" / f.name)
         settings = Settings(data_dir=root / "data", rate_limit_anonymous=10**7)  # measure search, not the limiter
-        app = create_app(settings)
+        app = create_app(build(settings))
         add_folder(app.state.catalog, root / "audio", "CC0-1.0", "Sonic Pi contributors")
         t0 = time.perf_counter()
         rep = run_index(app.state.catalog, settings.index_dir, IndexParams(), workers=2)

@@ -307,7 +307,8 @@ def end_to_end(samples: list[Sample], limit_queries: int = 200) -> dict:
     from fastapi.testclient import TestClient
 
     from tessera.api.app import create_app
-    from tessera.catalog.settings import Settings
+    from tessera.compose import build
+    from tessera.core.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="tessera-bench-e2e-"))
     res: dict = {}
@@ -339,7 +340,7 @@ def end_to_end(samples: list[Sample], limit_queries: int = 200) -> dict:
         kw = {"data_dir": tmp / "data"}
         if "rate_limit_anonymous" in Settings.model_fields:  # a benchmark is not abuse: lift the per-address limit
             kw["rate_limit_anonymous"] = 1_000_000
-        client = TestClient(create_app(Settings(**kw)))
+        client = TestClient(create_app(build(Settings(**kw))))
         items, off = [], 0
         while True:
             r = client.get("/api/items", params={"limit": 50, "offset": off})

@@ -12,9 +12,12 @@ import pytest
 import soundfile as sf
 from sqlalchemy import create_engine, text
 
-from tessera.catalog.db import Database
-from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
+from tessera.catalog.visibility import OPERATOR
+from tessera.compose import consent_service
+from tessera.consent.service import ConsentService
+from tessera.core.db import Database
+from tessera.core.settings import Settings
 
 SONIC_PI = Path("/usr/share/sonic-pi/samples")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -104,7 +107,14 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture
 def catalog(db: Database) -> Catalog:
-    return Catalog(db)
+    """The catalogue as the operator sees it (tests of visibility build their own viewers' stores)."""
+    return Catalog(db, OPERATOR)
+
+
+@pytest.fixture
+def consent(db: Database, settings: Settings) -> ConsentService:
+    """The consent service over the test database, with every purge step wired as in production."""
+    return consent_service(db, settings)
 
 
 @pytest.fixture

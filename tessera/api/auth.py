@@ -17,10 +17,11 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from tessera.api.errors import ApiError, body
-from tessera.catalog.accounts import ANONYMOUS, AccountStore, Principal
-from tessera.catalog.protocols import EVERYONE, Viewer, set_viewer
-from tessera.catalog.settings import Settings
+from tessera.accounts.store import ANONYMOUS, AccountStore, Principal
+from tessera.api.errors import body
+from tessera.catalog.visibility import OPERATOR, PUBLIC, Viewer
+from tessera.core.errors import Forbidden, Unauthorized
+from tessera.core.settings import Settings
 
 
 class SlidingWindow:
@@ -81,16 +82,27 @@ def current(request: Request) -> Principal:
     return p
 
 
+def viewer_of(p: Principal) -> Viewer:
+    """Cultural protocols: moderators and admins see restricted material, others only their communities'."""
+    return OPERATOR if p.at_least("moderator") else Viewer.of(p.communities)
+
+
+def viewer(request: Request) -> Viewer:
+    """The request's viewer; a request the middleware did not see is the public (fail closed)."""
+    v: Viewer = getattr(request.state, "viewer", PUBLIC)
+    return v
+
+
 def require(role: str) -> Callable[[Request], Principal]:
     """A dependency that lets through callers with at least ``role``."""
 
     def dep(request: Request) -> Principal:
         p = current(request)
         if p.role == "anonymous":
-            raise ApiError(401, "unauthorized", f"this needs an API key with the {role} role "
+            raise Unauthorized(f"this needs an API key with the {role} role "
                            "(Authorization: Bearer <key>)", required_role=role)
         if not p.at_least(role):
-            raise ApiError(403, "forbidden", f"your role ({p.role}) may not do this; it needs {role}",
+            raise Forbidden(f"your role ({p.role}) may not do this; it needs {role}",
                            required_role=role, role=p.role)
         return p
 
@@ -128,8 +140,7 @@ def install(app: object, settings: Settings, accounts: AccountStore) -> None:
                 return limited(wait)
             return JSONResponse(body("unauthorized", "the API key is not valid or has been revoked"), 401)
         request.state.principal = p
-        # cultural protocols: moderators and admins see restricted material, others only their communities'
-        set_viewer(EVERYONE if p.at_least("moderator") else Viewer(False, frozenset(p.communities)))
+        request.state.viewer = viewer_of(p)
         path = request.url.path
         if path.startswith("/static/") or path == "/health":
             return await call_next(request)

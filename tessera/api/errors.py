@@ -1,4 +1,7 @@
-"""The one place where typed errors become HTTP answers: {"error": {"code", "message", "details"}}."""
+"""The one place where typed errors become HTTP answers: {"error": {"code", "type", "message", "details"}}.
+
+Each error class carries its status and problem type (``tessera.core.errors``); nothing here maps them.
+"""
 
 from __future__ import annotations
 
@@ -12,49 +15,26 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tessera.catalog import errors as cat
-from tessera.errors import TesseraError
-from tessera.indexer import errors as idx
+from tessera.core.errors import PROBLEM_BASE, Conflict, NotFound, TesseraError
 
 log = logging.getLogger(__name__)
 
-# Most specific first; anything else that is a TesseraError is a 400.
-STATUS_BY_ERROR: list[tuple[type[TesseraError], int]] = [
-    (cat.NotFound, 404),
-    (cat.Conflict, 409),
-    (cat.LicenceError, 422),
-    (cat.InvalidInput, 422),
-    (idx.IndexNotBuilt, 409),
-    (idx.DecodeError, 422),
-    (idx.IndexerError, 422),
-]
+class AudioUnavailable(NotFound):
+    code = "audio_unavailable"
 
 
-class ApiError(TesseraError):
-    """An error raised by the API layer itself with an explicit status."""
-
-    def __init__(self, http_status: int, code: str, message: str, /, **details: Any) -> None:
-        super().__init__(message, **details)
-        self.status = http_status
-        self.code = code
+class NotIndexed(Conflict):
+    code = "not_indexed"
 
 
-def register_status(exc_type: type[TesseraError], status: int) -> None:
-    """Let other packages' error types map to a status without editing this table by hand."""
-    STATUS_BY_ERROR.insert(0, (exc_type, status))
-
-
-def status_for(exc: TesseraError) -> int:
-    if isinstance(exc, ApiError):
-        return exc.status
-    for typ, status in STATUS_BY_ERROR:
-        if isinstance(exc, typ):
-            return status
-    return 400
+class BadRange(TesseraError):
+    code = "bad_range"
+    status = 416
 
 
 class ErrorDetail(BaseModel):
     code: str
+    type: str | None = None
     message: str
     details: dict[str, Any] = {}
 
@@ -88,7 +68,7 @@ def _allowed_methods(request: Request) -> list[str]:
 
 
 def body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
+    return {"error": {"code": code, "type": PROBLEM_BASE + code, "message": message, "details": details or {}}}
 
 
 def install(app: FastAPI) -> None:
@@ -97,7 +77,7 @@ def install(app: FastAPI) -> None:
         headers = {}
         if "retry_after" in exc.details:
             headers["Retry-After"] = str(exc.details["retry_after"])
-        return JSONResponse(body(exc.code, exc.message, exc.details), status_for(exc), headers=headers)
+        return JSONResponse(body(exc.code, exc.message, exc.details), exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

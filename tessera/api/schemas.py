@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from tessera.catalog import licences
 from tessera.catalog.models import AudioFile, Segment
+from tessera.core import licences
 
 # Every integer id the API accepts (path, query or body): a 64-bit signed integer the database can
 # bind, so an out-of-range number is a 422 and never reaches the driver.
@@ -112,6 +112,8 @@ class SimilarOut(BaseModel):
 class Health(BaseModel):
     status: str
     version: str
+    licence: str = "AGPL-3.0-only"
+    source: str = Field(description="where this server's source code is offered (AGPL-3.0 section 13)")
     database: str
     items: dict[str, int]
     index: dict[str, Any]

@@ -1,14 +1,16 @@
-"""SQLAlchemy schema. Migrations in ``migrations/versions`` create exactly this."""
+"""Tables of the catalogue stage: source records, their audio files, features and segments.
+
+The migrations in ``tessera/core/migrations`` create exactly the tables every stage declares."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
-    DateTime,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -18,35 +20,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timestamp that is always timezone-aware UTC in Python: SQLite stores no offset, and clients
-    must never have to guess one. The column DDL is DateTime(timezone=True), as in the migrations."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC) if value is not None else None
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
-
-
-class Base(DeclarativeBase):
-    type_annotation_map: ClassVar = {dict[str, Any]: JSON, list[Any]: JSON}
+from tessera.core.models import Base, UtcDateTime, utcnow
 
 
 class SourceRecord(Base):
@@ -155,45 +131,20 @@ class FileFeatures(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
-class ConsentEvent(Base):
-    """Audit of consent changes: who, what, when, why, never the content itself."""
+class ProtocolLabel(Base):
+    """A Local Contexts Traditional Knowledge or Biocultural label or notice on an item, record or dataset."""
 
-    __tablename__ = "consent_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    scope: Mapped[str] = mapped_column(String(16))  # file | record | creator
-    target: Mapped[str] = mapped_column(Text)  # id or creator name
-    action: Mapped[str] = mapped_column(String(32))  # withdraw | grant | expire
-    actor: Mapped[str | None] = mapped_column(Text)
-    reason: Mapped[str | None] = mapped_column(Text)
-    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    file_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-
-
-class RejectedRecord(Base):
-    """A source record or file that was seen but not taken in, with the reason."""
-
-    __tablename__ = "rejected"
-    __table_args__ = (UniqueConstraint("kind", "identifier", "filename", name="uq_rejected"),)
+    __tablename__ = "protocol_labels"
+    __table_args__ = (Index("ix_protocol_target", "target_kind", "target_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    identifier: Mapped[str] = mapped_column(String(512))
-    filename: Mapped[str] = mapped_column(Text, default="")
-    reason: Mapped[str] = mapped_column(String(64))
-    detail: Mapped[str | None] = mapped_column(Text)
-    url: Mapped[str | None] = mapped_column(Text)
-    seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-
-
-class CrawlState(Base):
-    """Where a crawl got to, so that a killed crawl resumes."""
-
-    __tablename__ = "crawl_state"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    source: Mapped[str] = mapped_column(String(64))
-    key: Mapped[str] = mapped_column(String(512), unique=True)  # source + normalised query
-    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+    target_kind: Mapped[str] = mapped_column(String(16))  # item | record | dataset
+    target_id: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(48))  # e.g. tk_community_use_only, see catalog.protocols
+    community: Mapped[str] = mapped_column(String(256))
+    text: Mapped[str | None] = mapped_column(Text)
+    restricts: Mapped[bool] = mapped_column(Boolean, default=False)
+    season_start: Mapped[str | None] = mapped_column(String(5))  # MM-DD, seasonal labels only
+    season_end: Mapped[str | None] = mapped_column(String(5))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

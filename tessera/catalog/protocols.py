@@ -1,101 +1,125 @@
-"""Local Contexts Traditional Knowledge (TK) and Biocultural (BC) labels and notices, and who may see what.
+"""Cultural protocol labels (Local Contexts TK / BC labels and notices) on items, records and datasets.
 
-Labels are the communities' own statements about how their material may be used; Tessera shows
-them wherever the item is, carries them into exports, and enforces the ones that restrict access:
-such items are hidden from everyone outside the label's community (moderators and admins still
-see them, to handle reports and consent).
-
-The viewer is request-scoped: the API's auth middleware sets it for each request; code running
-outside a request (indexing, clustering, the operator's CLI) sees everything, so the indexes hold
-restricted items and every read path filters them at query time.
+The catalogue stage owns them because they decide, with consent, who may see an item (``visibility``).
 """
 
 from __future__ import annotations
 
-from contextvars import ContextVar
-from dataclasses import dataclass
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import column, func, or_, select, table
+
+from tessera.catalog.models import AudioFile, ProtocolLabel, SourceRecord
+from tessera.catalog.visibility import KINDS, Viewer
+from tessera.core.audit import audit
+from tessera.core.db import Database
+from tessera.core.errors import InvalidInput, NotFound
+
+PROTOCOL_TARGETS = ("item", "record", "dataset")
+_MONTH_DAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
 
 
-@dataclass(frozen=True)
-class ProtocolKind:
-    code: str
-    name: str
-    restricts: bool
-    seasonal: bool = False
+def _iso(d: datetime | None) -> str | None:
+    return d.isoformat() if d else None
 
 
-_KINDS = [
-    # Traditional Knowledge labels
-    ProtocolKind("tk_attribution", "TK Attribution", False),
-    ProtocolKind("tk_clan", "TK Clan", False),
-    ProtocolKind("tk_family", "TK Family", False),
-    ProtocolKind("tk_multiple_communities", "TK Multiple Communities", False),
-    ProtocolKind("tk_community_voice", "TK Community Voice", False),
-    ProtocolKind("tk_creative", "TK Creative", False),
-    ProtocolKind("tk_verified", "TK Verified", False),
-    ProtocolKind("tk_non_verified", "TK Non-Verified", False),
-    ProtocolKind("tk_seasonal", "TK Seasonal", True, seasonal=True),
-    ProtocolKind("tk_women_general", "TK Women General", False),
-    ProtocolKind("tk_men_general", "TK Men General", False),
-    ProtocolKind("tk_women_restricted", "TK Women Restricted", True),
-    ProtocolKind("tk_men_restricted", "TK Men Restricted", True),
-    ProtocolKind("tk_culturally_sensitive", "TK Culturally Sensitive", False),
-    ProtocolKind("tk_secret_sacred", "TK Secret / Sacred", True),
-    ProtocolKind("tk_open_to_commercialization", "TK Open to Commercialization", False),
-    ProtocolKind("tk_non_commercial", "TK Non-Commercial", False),
-    ProtocolKind("tk_community_use_only", "TK Community Use Only", True),
-    ProtocolKind("tk_outreach", "TK Outreach", False),
-    ProtocolKind("tk_open_to_collaboration", "TK Open to Collaboration", False),
-    # Biocultural labels
-    ProtocolKind("bc_provenance", "BC Provenance", False),
-    ProtocolKind("bc_multiple_communities", "BC Multiple Communities", False),
-    ProtocolKind("bc_clan", "BC Clan", False),
-    ProtocolKind("bc_consent_verified", "BC Consent Verified", False),
-    ProtocolKind("bc_consent_non_verified", "BC Consent Non-Verified", False),
-    ProtocolKind("bc_research_use", "BC Research Use", False),
-    ProtocolKind("bc_open_to_collaboration", "BC Open to Collaboration", False),
-    ProtocolKind("bc_open_to_commercialization", "BC Open to Commercialization", False),
-    ProtocolKind("bc_outreach", "BC Outreach", False),
-    ProtocolKind("bc_non_commercial", "BC Non-Commercial", False),
-    # notices (set by institutions while a community's labels are pending)
-    ProtocolKind("tk_notice", "TK Notice", False),
-    ProtocolKind("bc_notice", "BC Notice", False),
-    ProtocolKind("attribution_incomplete", "Attribution Incomplete Notice", False),
-    ProtocolKind("open_to_collaboration", "Open to Collaboration Notice", False),
-]
-KINDS = {k.code: k for k in _KINDS}
+class ProtocolStore:
+    def __init__(self, db: Database, viewer: Viewer) -> None:
+        self.db = db
+        self.viewer = viewer
 
+    @staticmethod
+    def protocol_dict(p: ProtocolLabel) -> dict[str, Any]:
+        kind = KINDS.get(p.code)
+        return {"id": p.id, "target_kind": p.target_kind, "target_id": p.target_id, "code": p.code,
+                "name": kind.name if kind else p.code, "kind": p.code.split("_")[0].upper(),
+                "community": p.community, "text": p.text, "restricts": p.restricts,
+                "season_start": p.season_start, "season_end": p.season_end, "created_by": p.created_by,
+                "created_at": _iso(p.created_at)}
 
-@dataclass(frozen=True)
-class Viewer:
-    """Who reads: ``sees_all`` for moderators, admins and the operator; else the communities they belong to."""
+    def add_protocol_label(self, target_kind: str, target_id: int, code: str, community: str, text: str | None,
+                           actor: str, season_start: str | None = None,
+                           season_end: str | None = None) -> dict[str, Any]:
+        if target_kind not in PROTOCOL_TARGETS:
+            raise InvalidInput(f"a protocol label goes on one of: {', '.join(PROTOCOL_TARGETS)}")
+        kind = KINDS.get(code)
+        if kind is None:
+            raise InvalidInput(f"unknown Local Contexts label {code!r}", known=sorted(KINDS))
+        if not community.strip():
+            raise InvalidInput("a protocol label names its community")
+        for v in (season_start, season_end):
+            if v is not None and not _MONTH_DAY.match(v):
+                raise InvalidInput("a season runs from MM-DD to MM-DD", value=v)
+        if kind.seasonal and (season_start is None) != (season_end is None):
+            raise InvalidInput("a season needs both its start and its end")
+        # datasets are a stage above this one: their table is named, not imported
+        tbl = {"item": AudioFile.__tablename__, "record": SourceRecord.__tablename__,
+               "dataset": "datasets"}[target_kind]
+        with self.db.session() as s:
+            if s.scalar(select(column("id")).select_from(table(tbl)).where(column("id") == target_id)) is None:
+                raise NotFound(f"{target_kind} {target_id} not found", id=target_id)
+            p = ProtocolLabel(target_kind=target_kind, target_id=target_id, code=code, community=community.strip(),
+                              text=text, restricts=kind.restricts, season_start=season_start,
+                              season_end=season_end, created_by=actor)
+            s.add(p)
+            s.flush()
+            audit(s, actor, "protocol_label_added", target_kind, target_id, code=code, community=p.community)
+            return self.protocol_dict(p)
 
-    sees_all: bool
-    communities: frozenset[str] = frozenset()
+    def remove_protocol_label(self, label_id: int, actor: str) -> None:
+        with self.db.session() as s:
+            p = s.get(ProtocolLabel, label_id)
+            if p is None:
+                raise NotFound(f"protocol label {label_id} not found", id=label_id)
+            audit(s, actor, "protocol_label_removed", p.target_kind, p.target_id, code=p.code,
+                        community=p.community)
+            s.delete(p)
 
+    def protocol_fingerprint(self) -> str:
+        """A digest of every restricting label (what decides who sees what): changes whenever one does."""
+        import hashlib
 
-EVERYONE = Viewer(sees_all=True)
-PUBLIC = Viewer(sees_all=False)
-_viewer: ContextVar[Viewer] = ContextVar("tessera_viewer", default=EVERYONE)
+        p = ProtocolLabel
+        with self.db.session() as s:
+            rows = s.execute(select(p.id, p.target_kind, p.target_id, p.community, p.season_start, p.season_end)
+                             .where(p.restricts.is_(True)).order_by(p.id)).all()
+        return hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()[:16]
 
+    def protocol_labels(self, target_kind: str | None = None, target_id: int | None = None,
+                        limit: int = 200, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        cond = []
+        if not self.viewer.sees_all:
+            # a restricting label of another community tells outsiders what is hidden, and where: not theirs
+            cond.append(or_(ProtocolLabel.restricts.is_(False),
+                            ProtocolLabel.community.in_(sorted(self.viewer.communities))))
+        if target_kind is not None:
+            cond.append(ProtocolLabel.target_kind == target_kind)
+        if target_id is not None:
+            cond.append(ProtocolLabel.target_id == target_id)
+        with self.db.session() as s:
+            total = int(s.scalar(select(func.count(ProtocolLabel.id)).where(*cond)) or 0)
+            rows = s.scalars(select(ProtocolLabel).where(*cond).order_by(ProtocolLabel.id)
+                             .limit(limit).offset(offset)).all()
+            return [self.protocol_dict(p) for p in rows], total
 
-def current_viewer() -> Viewer:
-    return _viewer.get()
-
-
-def set_viewer(viewer: Viewer) -> object:
-    """Set the viewer for the current request (or task); returns a token for ``reset_viewer``."""
-    return _viewer.set(viewer)
-
-
-def reset_viewer(token: object) -> None:
-    _viewer.reset(token)  # type: ignore[arg-type]
-
-
-def in_season(start: str | None, end: str | None, month_day: str) -> bool:
-    """Whether MM-DD ``month_day`` lies in [start, end], which may wrap around the new year."""
-    if not start or not end:
-        return False
-    if start <= end:
-        return start <= month_day <= end
-    return month_day >= start or month_day <= end
+    def protocol_labels_for_items(self, file_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """Labels on each item, its own and its source record's."""
+        if not file_ids:
+            return {}
+        with self.db.session() as s:
+            rec_of = {int(f): int(r) for f, r in s.execute(select(AudioFile.id, AudioFile.record_id)
+                                                           .where(AudioFile.id.in_(list(file_ids))))}
+            rows = s.scalars(select(ProtocolLabel).where(
+                ((ProtocolLabel.target_kind == "item") & ProtocolLabel.target_id.in_(list(rec_of)))
+                | ((ProtocolLabel.target_kind == "record") & ProtocolLabel.target_id.in_(sorted(set(rec_of.values()))))
+            ).order_by(ProtocolLabel.id)).all()
+            out: dict[int, list[dict[str, Any]]] = {f: [] for f in rec_of}
+            for p in rows:
+                d = self.protocol_dict(p)
+                for f, r in rec_of.items():
+                    if p.target_id == (f if p.target_kind == "item" else r):
+                        out[f].append(d)
+            return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tessera.errors import TesseraError
+from tessera.core.errors import TesseraError
 
 
 class CrawlError(TesseraError):
@@ -17,7 +17,7 @@ class FetchError(CrawlError):
     def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
         super().__init__(message, url=url, status=status)
         self.url = url
-        self.status = status
+        self.source_status = status  # the HTTP status the source answered (the class status is ours)
 
 
 class NotFoundAtSource(FetchError):

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tessera.catalog import licences
 from tessera.catalog.store import Catalog, FileIn, RecordIn
+from tessera.core import licences
 from tessera.crawlers.errors import CrawlError
 from tessera.indexer.decode import probe
 from tessera.indexer.errors import DecodeError

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from tessera.catalog import licences
-from tessera.catalog.accounts import AccountStore
-from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog, FileIn, RecordIn
+from tessera.consent.service import ConsentService
+from tessera.core import licences
 from tessera.crawlers.archives import (
     ARCHIVE_SUFFIXES,
     ArchiveLimits,
@@ -31,6 +30,7 @@ from tessera.crawlers.archives import (
 )
 from tessera.crawlers.errors import ChecksumMismatch, CrawlError, FetchError, NoAudio, TooLarge
 from tessera.crawlers.http import PoliteClient, SlidingWindowLimiter
+from tessera.crawlers.store import CrawlStore
 
 # Rejection reasons (stable codes, shown by `tessera rejected` and GET /api/rejected)
 NO_LICENCE = "no_licence"
@@ -142,8 +142,9 @@ class HarvestOptions:
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     dry_run: bool = False
     checksum_attempts: int = 3  # downloads of a file before a checksum mismatch is final
-    # takedowns go through tessera.consent with these settings (index, cache, previews, datasets)
-    settings: Settings | None = None
+    # takedowns, restores and opt-outs go through the consent service (index, cache, previews, datasets);
+    # without one, a service over the catalogue and the cache alone (no index or dataset to reach)
+    consent: ConsentService | None = None
 
 
 def _safe_part(text: str) -> str:
@@ -214,20 +215,23 @@ class Harvester:
         progress: Progress | None = None,
     ) -> None:
         self.catalog = catalog
+        self.crawl_store = CrawlStore(catalog.db)
         self.client = client
         self.options = options
         self.summary = summary
         self.download_limiters = download_limiters or []
         self.progress = progress
+        self.consent = options.consent or ConsentService(
+            catalog.db, options.cache_dir.parent, options.cache_dir)
 
     # -- helpers -------------------------------------------------------------------------
     def _reject(self, item: SourceItem, reason: str, detail: str, url: str | None = None) -> None:
         self.summary.rejected[reason] += 1
         if self.options.dry_run:
             return
-        self.catalog.clear_rejected(item.kind, item.identifier)
-        self.catalog.record_rejected(item.kind, item.identifier, reason, detail, url=url or item.page_url)
-        rec = self.catalog.find_record(item.kind, item.identifier)
+        self.crawl_store.clear_rejected(item.kind, item.identifier)
+        self.crawl_store.record_rejected(item.kind, item.identifier, reason, detail, url=url or item.page_url)
+        rec = self.crawl_store.find_record(item.kind, item.identifier)
         if rec is not None:
             # e.g. a licence that stopped being open: take what we had out of search
             self.summary.files_taken_down += self._take_down(
@@ -235,14 +239,9 @@ class Harvester:
             )
 
     def _take_down(self, record_id: int, reason: str, keep_md5s: set[str] | None = None) -> int:
-        """Take a record's files out through the consent path, so that vectors, cached audio and previews
-        go and datasets get a new version, as for a withdrawal."""
-        if self.options.settings is None:  # no index or cache to reach: the catalogue alone
-            return self.catalog.take_down_record_files(record_id, reason, keep_md5s)
-        from tessera import consent
-
-        w = consent.take_down_record(self.catalog, self.options.settings, record_id, reason, keep_md5s)
-        return len(w.file_ids)
+        """Take a record's files out through the consent service, so that vectors, cached audio and
+        previews go and datasets get a new version, as for a withdrawal."""
+        return len(self.consent.take_down_record(record_id, reason, keep_md5s).file_ids)
 
     def error(self, kind: str, identifier: str, exc: Exception) -> None:
         self.summary.errors += 1
@@ -258,7 +257,7 @@ class Harvester:
 
     def _opted_out(self, item: SourceItem) -> str | None:
         creators = [c.strip() for c in (item.creator or "").split(";") if c.strip()]
-        return AccountStore(self.catalog.db).opted_out(
+        return self.consent.opted_out(
             creator=creators, orcid=item.extra.get("orcids") or [], ia_uploader=item.extra.get("uploader"),
             zenodo_community=item.extra.get("communities") or [])
 
@@ -273,7 +272,7 @@ class Harvester:
             return True
         mine = item.version_key if item.version_key is not None else -1
         others = [
-            r for r in self.catalog.find_records_by_extra(item.kind, CONCEPT_KEY, item.concept)
+            r for r in self.crawl_store.find_records_by_extra(item.kind, CONCEPT_KEY, item.concept)
             if r.identifier != item.identifier
         ]
         if not others:
@@ -284,8 +283,8 @@ class Harvester:
             return False
         if self.options.dry_run:
             return True
-        if self.catalog.find_record(item.kind, item.identifier) is None:
-            self.catalog.rekey_record(newest.id, item.identifier)
+        if self.crawl_store.find_record(item.kind, item.identifier) is None:
+            self.crawl_store.rekey_record(newest.id, item.identifier)
             others.remove(newest)
         for old in others:
             self.summary.files_taken_down += self._take_down(
@@ -322,19 +321,19 @@ class Harvester:
             return "harvested"
 
         fingerprint = {f.filename: f.md5 or f"size:{f.size}" for f in wanted}
-        existing = self.catalog.find_record(item.kind, item.identifier)
+        existing = self.crawl_store.find_record(item.kind, item.identifier)
         if (
             existing is not None
             and existing.extra.get("harvested_from") == fingerprint
             and existing.source_updated == item.source_updated
             and existing.licence_spdx == lic.spdx
-            and self.catalog.record_files_present(existing.id)
+            and self.crawl_store.record_files_present(existing.id)
         ):
             self.summary.harvested += 1
             self.summary.unchanged += 1
             return "unchanged"
 
-        self.catalog.clear_rejected(item.kind, item.identifier)
+        self.crawl_store.clear_rejected(item.kind, item.identifier)
         record_in = RecordIn(
             kind=item.kind,
             identifier=item.identifier,
@@ -357,7 +356,7 @@ class Harvester:
         failed = False
         base = self.options.cache_dir / item.kind / _safe_part(item.identifier)
         # files withdrawn here stay out: never downloaded into the cache again (only their owner brings them back)
-        blocked = self.catalog.blocked_files(existing.id, LICENCE_WITHDRAWALS) if existing is not None else []
+        blocked = self.consent.blocked_files(existing.id, LICENCE_WITHDRAWALS) if existing is not None else []
         blocked_md5s = {m for m, _ in blocked}
         blocked_names = {n for _, n in blocked}
         for sf in wanted:
@@ -377,7 +376,7 @@ class Harvester:
             except CrawlError as exc:
                 file_rejections.append(exc.code)
                 self.summary.files_rejected[exc.code] += 1
-                self.catalog.record_rejected(
+                self.crawl_store.record_rejected(
                     item.kind, item.identifier, exc.code, exc.message, filename=sf.filename, url=sf.url
                 )
                 continue
@@ -401,17 +400,17 @@ class Harvester:
                 return "error"
             reason = file_rejections[0] if file_rejections else NO_AUDIO
             self.summary.rejected[reason] += 1
-            self.catalog.record_rejected(
+            self.crawl_store.record_rejected(
                 item.kind, item.identifier, reason, "no file could be taken in", url=item.page_url
             )
-            existing_now = self.catalog.find_record(item.kind, item.identifier)
+            existing_now = self.crawl_store.find_record(item.kind, item.identifier)
             if existing_now is not None:
                 self.summary.files_taken_down += self._take_down(
                     existing_now.id, f"{reason}: files no longer usable"
                 )
             return "rejected"
         # files the crawler took out because the licence had stopped being open come back with it
-        self.summary.files_restored += len(self.catalog.restore_withdrawn_files(
+        self.summary.files_restored += len(self.consent.restore_files(
             record_id, set(added), LICENCE_WITHDRAWALS, f"licence {lic.spdx} allows harvesting again"
         ))
         if not failed:

@@ -17,6 +17,7 @@ from tessera.crawlers.archives import is_audio_name
 from tessera.crawlers.errors import FetchError, NotFoundAtSource
 from tessera.crawlers.harvest import Harvester, SourceFile, SourceItem, strip_html
 from tessera.crawlers.http import PoliteClient
+from tessera.crawlers.store import CrawlStore
 
 KIND = "internet_archive"
 LOSSLESS = {"flac", "wav", "aiff", "aif"}
@@ -174,6 +175,7 @@ class IACrawler:
         page_size: int = 100,
     ) -> None:
         self.catalog = catalog
+        self.crawl_store = CrawlStore(catalog.db)
         self.client = client
         self.harvester = harvester
         self.base = base_url.rstrip("/")
@@ -193,7 +195,7 @@ class IACrawler:
             self.harvester.summary.seen += 1
             self.harvester.summary.rejected["not_found"] += 1
             if not self.harvester.options.dry_run:
-                self.catalog.record_rejected(KIND, identifier, "not_found", str(exc))
+                self.crawl_store.record_rejected(KIND, identifier, "not_found", str(exc))
             return "rejected"
         except FetchError as exc:
             self.harvester.error(KIND, identifier, exc)
@@ -208,14 +210,14 @@ class IACrawler:
     ) -> None:
         dry = self.harvester.options.dry_run
         key = crawl_key(query, collection)
-        state = self.catalog.get_crawl_state(key)
+        state = self.crawl_store.get_crawl_state(key)
         failed: list[str] = list(state.get("failed", []))
         done = 0
 
         def save(**kw: Any) -> None:
             state.update(kw, failed=sorted(set(failed)))  # in memory even on a dry run: it drives paging
             if not dry:
-                self.catalog.set_crawl_state(KIND, key, state)
+                self.crawl_store.set_crawl_state(KIND, key, state)
 
         for ident in list(failed):
             if limit is not None and done >= limit:

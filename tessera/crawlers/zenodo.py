@@ -15,6 +15,7 @@ from tessera.catalog.store import Catalog
 from tessera.crawlers.errors import FetchError, NotFoundAtSource
 from tessera.crawlers.harvest import Harvester, SourceFile, SourceItem, strip_html
 from tessera.crawlers.http import PoliteClient, SlidingWindowLimiter
+from tessera.crawlers.store import CrawlStore
 
 KIND = "zenodo"
 
@@ -180,6 +181,7 @@ class ZenodoCrawler:
         page_size: int = 25,
     ) -> None:
         self.catalog = catalog
+        self.crawl_store = CrawlStore(catalog.db)
         self.client = client
         self.search_limiter = search_limiter
         self.harvester = harvester
@@ -262,14 +264,14 @@ class ZenodoCrawler:
     ) -> None:
         dry = self.harvester.options.dry_run
         key = crawl_key(query, community, resource_type)
-        state = self.catalog.get_crawl_state(key)
+        state = self.crawl_store.get_crawl_state(key)
         lower = max(filter(None, [state.get("since"), since]), default=None)
         failed: list[str] = list(state.get("failed", []))
         done = 0
 
         def save(high: str | None) -> None:
             if not dry:
-                self.catalog.set_crawl_state(KIND, key, {"since": high, "failed": sorted(set(failed))})
+                self.crawl_store.set_crawl_state(KIND, key, {"since": high, "failed": sorted(set(failed))})
 
         # records that failed last time are retried first: the cursor has moved past them
         for recid in list(failed):

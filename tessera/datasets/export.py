@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tessera.catalog.dataset_store import ExportBundle, ExportMember
-from tessera.catalog.licences import licence_for_spdx
+from tessera.core.errors import TesseraError
+from tessera.core.licences import licence_for_spdx
 from tessera.datasets.licence_summary import LicenceSummary, summarise
-from tessera.errors import TesseraError
+from tessera.datasets.store import ExportBundle, ExportMember
 
 MANIFEST_FIELDS = [
     "file_id", "status", "file_name", "title", "creator", "source_kind", "source_identifier", "doi", "page_url",

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tessera.catalog.licences import Licence, licence_for_spdx
+from tessera.core.licences import Licence, licence_for_spdx
 
 
 @dataclass

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from tessera.core.vocab import QUALITY_FLAGS
+
 EXTRACTOR_VERSION = "tessera-frames-2"  # 2: the last segment covers the short tail
 
 FRAME = "frameSize=2048, hopSize=1024 at 44.1 kHz, Hann window"
@@ -251,21 +253,6 @@ FINGERPRINT = [
                "recordings 27% or more). Not computed under 10 s: short one-shots and velocity layers of one "
                "instrument align almost perfectly, so short files are linked by md5 only."),
 ]
-
-QUALITY_FLAGS = {
-    "silent": "more than 90% of frames below -60 dBFS",
-    "mostly_silent": "more than 50% of frames below -60 dBFS",
-    "clipped": "more than 0.1% of samples at full scale",
-    "dc_offset": "DC offset above 1% of full scale",
-    "noisy": (
-        "estimated SNR below 12 dB on material longer than 2 s (SNR: the larger of the level spread between "
-        "loud and quiet frames and the median spectral peak-to-floor ratio)"
-    ),
-    "too_short": "shorter than 0.5 s",
-    "mono": "a single channel",
-    "low_sample_rate": "sample rate below 22050 Hz",
-}
-
 
 def dictionary() -> dict[str, Any]:
     return {

@@ -1,10 +1,11 @@
 """Errors raised by the indexer."""
 
-from tessera.errors import TesseraError
+from tessera.core.errors import TesseraError
 
 
 class IndexerError(TesseraError):
     code = "indexer_error"
+    status = 422
 
 
 class DecodeError(IndexerError):
@@ -19,3 +20,4 @@ class FeatureError(IndexerError):
 
 class IndexNotBuilt(IndexerError):
     code = "index_not_built"
+    status = 409

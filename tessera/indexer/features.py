@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 from scipy import fft as scipy_fft
 
-from tessera.catalog.store import FeaturesOut, SegmentOut
 from tessera.indexer.decode import TARGET_SR, Decoded
 from tessera.indexer.dictionary import EXTRACTOR_VERSION, FEATURE_NAMES
 from tessera.indexer.errors import FeatureError
 from tessera.indexer.loudness import KHops, loudness_of
+from tessera.indexer.store import FeaturesOut, SegmentOut
 
 FS, HS = 2048, 1024
 FRAME_RATE = TARGET_SR / HS

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tessera.catalog.store import Catalog, FeaturesOut, IndexTask
+from tessera.core.locks import exclusive
 from tessera.indexer import similarity
 from tessera.indexer.decode import TARGET_SR, decode, header_info
 from tessera.indexer.dictionary import EXTRACTOR_VERSION
 from tessera.indexer.errors import IndexerError
 from tessera.indexer.fingerprint import DuplicateParams, find_duplicates
+from tessera.indexer.store import FeaturesOut, IndexStore, IndexTask
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +269,7 @@ def _run_dask(tasks: list[IndexTask], params: IndexParams, scheduler: Any) -> It
             client.close()
 
 
-def link_duplicates(catalog: Catalog, file_id: int, out: FeaturesOut, params: DuplicateParams) -> bool:
+def link_duplicates(catalog: IndexStore, file_id: int, out: FeaturesOut, params: DuplicateParams) -> bool:
     """Link this file with every indexed copy of the same recording, whichever was indexed first."""
     if not out.fingerprint:
         return False
@@ -278,7 +279,7 @@ def link_duplicates(catalog: Catalog, file_id: int, out: FeaturesOut, params: Du
 
 
 def run_index(
-    catalog: Catalog,
+    catalog: IndexStore,
     index_dir: Path,
     params: IndexParams,
     workers: int = 0,
@@ -287,10 +288,10 @@ def run_index(
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[int, str | None], None] | None = None,
 ) -> RunReport:
-    """Index what is new or changed, then rebuild the similarity indexes from the catalogue's vectors."""
-    expired = catalog.expire_lapsed()
-    if expired:
-        log.info("consent lapsed for %d files", len(expired))
+    """Index what is new or changed, then rebuild the similarity indexes from the catalogue's vectors.
+
+    Lapsed consents are the consent service's to purge: callers sweep before they call this.
+    """
     tasks = catalog.files_to_index(EXTRACTOR_VERSION, retry_failed=retry_failed)
     report = RunReport(total=len(tasks))
     if on_start:
@@ -316,7 +317,10 @@ def run_index(
     return report
 
 
-def rebuild_indexes(catalog: Catalog, index_dir: Path) -> dict[str, Any]:
-    vs = catalog.vector_set(EXTRACTOR_VERSION)
+def rebuild_indexes(catalog: IndexStore, index_dir: Path) -> dict[str, Any]:
+    """Build from the vectors as they are now, under the index lock: a purge cannot interleave and
+    have its removals overwritten by a build that read the vectors before the withdrawal."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    return similarity.build(vs, index_dir)
+    with exclusive(index_dir / ".lock"):
+        vs = catalog.vector_set(EXTRACTOR_VERSION)
+        return similarity.build(vs, index_dir)

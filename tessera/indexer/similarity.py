@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from tessera.catalog.store import VectorSet
 from tessera.indexer.dictionary import EXTRACTOR_VERSION
 from tessera.indexer.errors import IndexNotBuilt
 from tessera.indexer.spaces import SPACES, Standardiser, get_space
+from tessera.indexer.store import VectorSet
 
 log = logging.getLogger(__name__)
 
@@ -245,8 +245,3 @@ class IndexSet:
         if name not in self._spaces:
             raise IndexNotBuilt("no similarity index has been built yet: run `tessera index`", space=name)
         return self._spaces[name]
-
-    def forget_files(self, file_ids: set[int]) -> None:
-        """Withdrawn files leave the persisted indexes and this process's loaded copy at once."""
-        remove_files(self.index_dir, set(file_ids))
-        self.refresh()

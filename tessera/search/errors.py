@@ -1,6 +1,6 @@
-"""Errors raised by search; the API maps them to HTTP in tessera/api/routers/search.py's registrations."""
+"""Errors raised by search; each carries its HTTP status."""
 
-from tessera.errors import TesseraError
+from tessera.core.errors import TesseraError
 
 
 class SearchError(TesseraError):
@@ -9,17 +9,21 @@ class SearchError(TesseraError):
 
 class UploadTooLarge(SearchError):
     code = "too_large"
+    status = 413
 
 
 class UnsupportedFormat(SearchError):
     code = "unsupported_format"
+    status = 415
 
 
 class BadQuery(SearchError):
     code = "invalid_query"
+    status = 422
 
 
 class Undecodable(SearchError):
     """The upload crashed or exhausted its sandboxed decoder."""
 
     code = "undecodable"
+    status = 422

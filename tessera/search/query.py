@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from tessera.catalog.search_store import SearchFilter, SearchStore
 from tessera.indexer.decode import decode
 from tessera.indexer.features import extract
 from tessera.indexer.similarity import EXACT_LIMIT, SpaceIndex
 from tessera.search.errors import BadQuery, UnsupportedFormat, UploadTooLarge
 from tessera.search.sandbox import DecodeSandbox
+from tessera.search.store import SearchFilter, SearchStore
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_UPLOAD_SECONDS = 600.0

@@ -6,14 +6,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from tessera.catalog.store import Catalog
-from tessera.catalog.taxonomy_store import ClusterIn, LineageIn, TaxonomyStore
 from tessera.indexer.dictionary import EXTRACTOR_VERSION
 from tessera.indexer.spaces import Standardiser, get_space
+from tessera.indexer.store import IndexStore
 from tessera.taxonomy.cluster import ClusterParams, Laps, cluster_vectors
 from tessera.taxonomy.errors import NothingToCluster
 from tessera.taxonomy.explain import explain_clusters
 from tessera.taxonomy.identity import match_identities
+from tessera.taxonomy.store import ClusterIn, LineageIn, TaxonomyStore
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class RunReport:
         return self.__dict__.copy()
 
 
-def run_clustering(catalog: Catalog, store: TaxonomyStore, params: ClusterParams,
+def run_clustering(catalog: IndexStore, store: TaxonomyStore, params: ClusterParams,
                    extractor_version: str = EXTRACTOR_VERSION, created_by: str | None = None) -> RunReport:
     lap = Laps()
     timings = lap.timings

@@ -7,11 +7,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tessera.api.app import create_app
-from tessera.catalog.db import Database
-from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
+from tessera.catalog.visibility import OPERATOR
+from tessera.compose import build
+from tessera.core.db import Database
+from tessera.core.settings import Settings
 from tessera.crawlers.folder import add_folder
 from tessera.indexer.run import IndexParams, run_index
+from tessera.indexer.store import IndexStore
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +24,12 @@ def client(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Iterat
     settings.ensure_dirs()
     db = Database(settings.db_url)
     db.migrate()
-    catalog = Catalog(db)
+    catalog = Catalog(db, OPERATOR)
     add_folder(catalog, corpus_dir, "CC-BY-4.0", "Sonic Pi contributors", title="Sonic Pi samples",
                source_url="https://example.org/sonic-pi")
-    run_index(catalog, settings.index_dir, IndexParams(), workers=1)
+    run_index(IndexStore(catalog.db), settings.index_dir, IndexParams(), workers=1)
     db.dispose()
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(build(settings))) as c:
         yield c
 
 

@@ -8,15 +8,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tessera import consent
+from tessera.accounts.store import AccountStore
 from tessera.api.app import create_app
 from tessera.api.auth import SlidingWindow
-from tessera.catalog.accounts import AccountStore
-from tessera.catalog.db import Database
-from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
+from tessera.catalog.visibility import OPERATOR
+from tessera.compose import build, consent_service
+from tessera.core.db import Database
+from tessera.core.settings import Settings
 from tessera.crawlers.folder import add_folder
 from tessera.indexer.run import IndexParams, run_index
+from tessera.indexer.store import IndexStore
 
 ROLES = ("editor", "moderator", "admin")
 
@@ -27,17 +29,17 @@ def world(tmp_path: Path, corpus_dir: Path) -> Iterator[dict[str, Any]]:
     settings.ensure_dirs()
     db = Database(settings.db_url)
     db.migrate()
-    catalog = Catalog(db)
+    catalog = Catalog(db, OPERATOR)
     for name in ("bd_haus", "bd_tek", "bd_zome", "sn_dub", "ambi_choir"):
         add_folder(catalog, corpus_dir / f"{name}.flac", "CC0-1.0", "Sonic Pi contributors")
     add_folder(catalog, corpus_dir / "bd_fat.flac", "CC-BY-4.0", "Someone Else")
-    run_index(catalog, settings.index_dir, IndexParams(), workers=1)
+    run_index(IndexStore(catalog.db), settings.index_dir, IndexParams(), workers=1)
     accounts = AccountStore(db)
     keys = {}
     for role in ROLES:
         accounts.add_user(f"u-{role}", role)
         keys[role] = accounts.issue_key(f"u-{role}")
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(build(settings))) as client:
         yield {"client": client, "keys": keys, "catalog": catalog, "settings": settings, "accounts": accounts}
     db.dispose()
 
@@ -216,7 +218,7 @@ def test_timed_consent_expires_by_itself(world: dict[str, Any]) -> None:
     assert r.status_code == 201
     assert client.get(f"/api/items/{ids['sn_dub']}").status_code == 200
     # once the date has passed, every query hides it, before any sweep ...
-    w = consent.sweep_expired(catalog, settings, at=soon - timedelta(seconds=1))
+    w = consent_service(catalog.db, settings).sweep(at=soon - timedelta(seconds=1))
     assert w.file_ids == []
     import time
 
@@ -225,7 +227,7 @@ def test_timed_consent_expires_by_itself(world: dict[str, Any]) -> None:
     sims = client.get(f"/api/items/{ids['bd_haus']}/similar?k=5").json()["items"]
     assert ids["sn_dub"] not in [n["item"]["id"] for n in sims]
     # ... and the sweep purges features and vectors like a withdrawal
-    w = consent.sweep_expired(catalog, settings)
+    w = consent_service(catalog.db, settings).sweep()
     assert w.file_ids == [ids["sn_dub"]] and catalog.get_features(ids["sn_dub"]) is None
 
 
@@ -238,7 +240,7 @@ def test_anonymous_page_size_is_capped(world: dict[str, Any]) -> None:
 
 def test_rate_limit_answers_429_with_retry_after(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "d", rate_limit_anonymous=5)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(build(settings))) as client:
         codes = [client.get("/api/items").status_code for _ in range(7)]
         assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
         r = client.get("/api/features")

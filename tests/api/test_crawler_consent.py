@@ -6,12 +6,13 @@ on a real SQLite file and the real local PostgreSQL.
 
 from pathlib import Path
 
-from tessera import consent
-from tessera.catalog.accounts import AccountStore
-from tessera.catalog.dataset_store import DatasetStore, MemberIn
 from tessera.catalog.models import AudioFile
 from tessera.catalog.store import Catalog
-from tessera.crawlers.cli import crawl_ia
+from tessera.catalog.visibility import OPERATOR
+from tessera.cli.crawl import crawl_ia
+from tessera.compose import consent_service
+from tessera.crawlers.store import CrawlStore
+from tessera.datasets.store import DatasetStore, MemberIn
 from tessera.indexer.preview import make_preview, preview_path
 from tests.crawlers.conftest import FAST, Replay, build_ia_world, replay, settings_for  # noqa: F401
 
@@ -38,16 +39,16 @@ def test_takedowns_purge_like_a_withdrawal_and_recrawls_skip_withdrawn(
     opted = files["test2/AudacityTest003.mp3"]
     kept = files["lossless-item/take.flac"]
     assert opted.path and Path(opted.path).is_file() and kept.path and Path(kept.path).is_file()
-    datasets = DatasetStore(catalog.db)
+    datasets = DatasetStore(catalog.db, OPERATOR)
     d = datasets.create("Both", [MemberIn(opted.id), MemberIn(kept.id)], created_by="tester")
     preview = preview_path(st.previews_dir, opted.id)
     make_preview(Path(opted.path), preview)
     assert preview.is_file()
 
     # an opt-out, then a full re-crawl: the takedown goes through tessera.consent
-    AccountStore(catalog.db).add_opt_out("ia_uploader", "Norbtek.Info@gmail.com", "asked", "moderator")
+    consent_service(catalog.db, st).add_opt_out("ia_uploader", "Norbtek.Info@gmail.com", "asked", "moderator")
     replay.docs["/metadata/lossless-item"]["metadata"]["uploader"] = "someone.else@example.org"
-    catalog.set_crawl_state("internet_archive", STATE_KEY, {})
+    CrawlStore(catalog.db).set_crawl_state("internet_archive", STATE_KEY, {})
     again = crawl_ia(st, catalog, time_scale=50, page_size=3, retry=FAST)
     assert again.rejected["opted_out"] == 1 and again.files_taken_down == 1
     assert not Path(opted.path).exists(), "the cached download is deleted"
@@ -56,19 +57,19 @@ def test_takedowns_purge_like_a_withdrawal_and_recrawls_skip_withdrawn(
     v = datasets.version(d.id)
     assert v.version == 2 and [m.file_id for m in v.members] == [kept.id]
     assert (v.origin or {})["kind"] == "withdrawal" and "opted_out" in (v.origin or {})["reason"]
-    ev = [e for e in catalog.consent_events() if opted.id in (e.file_ids or [])]
+    ev = [e for e in consent_service(catalog.db, st).events() if opted.id in (e.file_ids or [])]
     assert ev and ev[-1].actor == "crawler" and ev[-1].action == "withdraw"
 
     # a rights holder withdraws the other file; the next crawls must not download it into the cache again
-    consent.withdraw(catalog, st, "file", str(kept.id), "u-moderator", "rights holder asked")
+    consent_service(catalog.db, st).withdraw("file", str(kept.id), "u-moderator", "rights holder asked")
     assert not Path(kept.path).exists()
     for _ in range(2):
         before = len(replay.requests("/download/lossless-item/"))
-        catalog.set_crawl_state("internet_archive", STATE_KEY, {})
+        CrawlStore(catalog.db).set_crawl_state("internet_archive", STATE_KEY, {})
         s = crawl_ia(st, catalog, time_scale=50, page_size=3, retry=FAST)
         assert s.errors == 0 and s.files_skipped_withdrawn == 1 and s.files_added == 0
         assert len(replay.requests("/download/lossless-item/")) == before, "not fetched again"
         assert not Path(kept.path).exists()
         row = _files(catalog)["lossless-item/take.flac"]
         assert row.consent_state == "withdrawn" and row.path is None
-        assert "lossless-item" not in {r.identifier for r in catalog.list_rejected(50, 0)[0]}
+        assert "lossless-item" not in {r.identifier for r in CrawlStore(catalog.db).list_rejected(50, 0)[0]}

@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from tessera.accounts.store import AccountStore
 from tessera.api.app import create_app
-from tessera.catalog.accounts import AccountStore
-from tessera.catalog.db import Database
-from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
+from tessera.catalog.visibility import OPERATOR
+from tessera.compose import build
+from tessera.core.db import Database
+from tessera.core.settings import Settings
 from tessera.crawlers.folder import add_folder
 from tessera.indexer.run import IndexParams, run_index
+from tessera.indexer.store import IndexStore
 
 ROLES = ("editor", "moderator", "admin")
 RANK = {"anonymous": 0, "editor": 1, "moderator": 2, "admin": 3}
@@ -65,11 +68,11 @@ def world(tmp_path: Path, corpus_dir: Path) -> Iterator[dict[str, Any]]:
     settings.ensure_dirs()
     db = Database(settings.db_url)
     db.migrate()
-    catalog = Catalog(db)
+    catalog = Catalog(db, OPERATOR)
     records = {}
     for name in ("bd_haus", "bd_tek", "bd_zome", "sn_dub", "ambi_choir", "ambi_drone"):
         records[name] = add_folder(catalog, corpus_dir / f"{name}.flac", "CC0-1.0", "Sonic Pi contributors").record_id
-    run_index(catalog, settings.index_dir, IndexParams(), workers=1)
+    run_index(IndexStore(catalog.db), settings.index_dir, IndexParams(), workers=1)
     accounts = AccountStore(db)
     keys = {}
     for role in ROLES:
@@ -80,7 +83,7 @@ def world(tmp_path: Path, corpus_dir: Path) -> Iterator[dict[str, Any]]:
     keys["kel-member"] = accounts.issue_key("kel-member")
     accounts.add_user("u-steward", "editor")  # made a steward of a scheme below
     keys["steward"] = accounts.issue_key("u-steward")
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(build(settings))) as client:
         ids = {i["title"]: i["id"] for i in client.get("/api/items").json()["items"]}
         r = client.post("/api/schemes", headers=_h(keys["editor"]), json={
             "slug": "kel-words", "name": "Kel words", "community": "Kel Tamasheq",
@@ -299,7 +302,7 @@ def test_previews_stay_open_and_go_with_consent(world: dict[str, Any]) -> None:
     import soundfile as sf
 
     client, keys, ids = world["client"], world["keys"], world["ids"]
-    settings = client.app.state.settings  # type: ignore[attr-defined]
+    settings = client.app.state.services.settings  # type: ignore[attr-defined]
     drone = ids["ambi_drone"]
     settings.audio_requires_key = True
     try:

@@ -16,13 +16,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from tessera.accounts.store import AccountStore
 from tessera.api.app import create_app, sweep_consent_once
-from tessera.catalog.accounts import AccountStore
-from tessera.catalog.db import Database
-from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
+from tessera.catalog.visibility import OPERATOR
+from tessera.compose import build
+from tessera.core.db import Database
+from tessera.core.settings import Settings
 from tessera.crawlers.folder import add_folder
+from tessera.crawlers.store import CrawlStore
 from tessera.indexer.run import IndexParams, run_index
+from tessera.indexer.store import IndexStore
 from tests.conftest import PG_URL, _pg_available
 
 NAMES = ("bd_haus", "bd_tek", "bd_zome", "sn_dub", "ambi_choir", "ambi_drone")
@@ -46,10 +50,10 @@ def world(request: pytest.FixtureRequest, tmp_path: Path, corpus_dir: Path) -> I
     settings.ensure_dirs()
     db = Database(settings.db_url)
     db.migrate()
-    catalog = Catalog(db)
+    catalog = Catalog(db, OPERATOR)
     records = {n: add_folder(catalog, corpus_dir / f"{n}.flac", "CC0-1.0", "Sonic Pi contributors").record_id
                for n in NAMES}
-    run_index(catalog, settings.index_dir, IndexParams(), workers=1)
+    run_index(IndexStore(catalog.db), settings.index_dir, IndexParams(), workers=1)
     accounts = AccountStore(db)
     keys = {}
     for name, role in (("u-editor", "editor"), ("u-other", "editor"), ("u-steward", "editor"),
@@ -58,7 +62,7 @@ def world(request: pytest.FixtureRequest, tmp_path: Path, corpus_dir: Path) -> I
         keys[name] = accounts.issue_key(name)
     accounts.set_communities("kel-member", [COMMUNITY])
     try:
-        with TestClient(create_app(settings)) as client:
+        with TestClient(create_app(build(settings))) as client:
             ids = {i["title"]: i["id"] for i in client.get("/api/items").json()["items"]}
             yield {"client": client, "keys": keys, "ids": ids, "records": records, "catalog": catalog,
                    "settings": settings, "accounts": accounts, "backend": request.param}
@@ -213,9 +217,9 @@ def test_restricting_label_on_a_dataset_hides_it_and_its_export(world: dict[str,
 
 def test_rejected_hides_opt_out_values_from_the_public(world: dict[str, Any]) -> None:
     client, keys, catalog = world["client"], world["keys"], world["catalog"]
-    catalog.record_rejected("internet_archive", "test2", "opted_out",
+    CrawlStore(catalog.db).record_rejected("internet_archive", "test2", "opted_out",
                             "the opt-out registry lists ia_uploader:someone.private@example.org")
-    catalog.record_rejected("zenodo", "123", "no_licence", "the source gives no licence")
+    CrawlStore(catalog.db).record_rejected("zenodo", "123", "no_licence", "the source gives no licence")
     for who in ({}, _h(keys["u-editor"])):
         body = client.get("/api/rejected", headers=who).json()
         assert "someone.private" not in json.dumps(body)
@@ -326,7 +330,7 @@ def test_timed_consent_lapses_through_the_apps_sweeper(world: dict[str, Any]) ->
                     json={"scope": "file", "target": str(lapsing), "expires_at": past.isoformat()})
     assert r.status_code == 201
     assert lapsing not in found() and client.get(f"/api/items/{lapsing}").status_code == 404
-    w = sweep_consent_once(client.app)  # type: ignore[arg-type]
+    w = sweep_consent_once(client.app.state.services)  # type: ignore[attr-defined]
     assert w.file_ids == [lapsing] and w.dataset_versions == [(d["id"], 2)]
     after = {s["name"]: s["index"]["count"] for s in client.get("/api/spaces").json()["items"]}
     assert after == {k: v - 1 for k, v in counts.items()}  # out of every faiss index
@@ -335,6 +339,6 @@ def test_timed_consent_lapses_through_the_apps_sweeper(world: dict[str, Any]) ->
     assert [v["version"] for v in versions] == [1, 2]
     assert versions[1]["origin"]["kind"] == "withdrawal" and versions[1]["origin"]["file_ids"] == [lapsing]
     assert [m["item_id"] for m in versions[1]["members"]] == [other]
-    assert sweep_consent_once(client.app).file_ids == []  # type: ignore[arg-type]
+    assert sweep_consent_once(client.app.state.services).file_ids == []  # type: ignore[attr-defined]
     events = client.get("/api/consent/events", headers=mod).json()["items"]
     assert events[-1]["action"] == "expire" and events[-1]["files"] == [lapsing]

@@ -10,11 +10,13 @@ import httpx
 import pytest
 import uvicorn
 
+from tessera.accounts.store import AccountStore
 from tessera.api.app import create_app
-from tessera.catalog.accounts import AccountStore
-from tessera.catalog.db import Database
-from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
+from tessera.catalog.visibility import OPERATOR
+from tessera.compose import build
+from tessera.core.db import Database
+from tessera.core.settings import Settings
 from tessera.crawlers.folder import add_folder
 
 
@@ -32,14 +34,14 @@ def server(tmp_path: Path, corpus_dir: Path) -> Iterator[dict[str, Any]]:
     settings.ensure_dirs()
     db = Database(settings.db_url)
     db.migrate()
-    add_folder(Catalog(db), corpus_dir / "bd_haus.flac", "CC0-1.0", "Sonic Pi contributors")
+    add_folder(Catalog(db, OPERATOR), corpus_dir / "bd_haus.flac", "CC0-1.0", "Sonic Pi contributors")
     accounts = AccountStore(db)
     keys = {}
     for name in ("ana", "ben"):
         accounts.add_user(name, "editor")
         keys[name] = accounts.issue_key(name)
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+    srv = uvicorn.Server(uvicorn.Config(create_app(build(settings)), host="127.0.0.1", port=port, log_level="warning",
                                         lifespan="on"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

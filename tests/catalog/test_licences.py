@@ -2,10 +2,13 @@ from pathlib import Path
 
 import pytest
 
-from tessera.catalog.db import Database
-from tessera.catalog.errors import LicenceError, NotFound
-from tessera.catalog.licences import attribution_line, normalise
 from tessera.catalog.store import Catalog, FileIn, RecordIn
+from tessera.catalog.visibility import OPERATOR
+from tessera.compose import consent_service
+from tessera.core.db import Database
+from tessera.core.errors import LicenceError, NotFound
+from tessera.core.licences import attribution_line, normalise
+from tessera.core.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -95,21 +98,22 @@ def test_other_zenodo_ids_stay_refused(raw: str) -> None:
         normalise(raw)
 
 
-def test_licence_open_again_restores_only_what_the_licence_took(tmp_path: Path) -> None:
+def test_licence_open_again_restores_only_what_the_licence_took(tmp_path: Path, settings: Settings) -> None:
     db = Database(f"sqlite:///{tmp_path / 'c.sqlite'}")
     db.migrate()
-    cat = Catalog(db)
+    cat = Catalog(db, OPERATOR)
+    consent = consent_service(db, settings)
     rid = cat.upsert_record(RecordIn(kind="zenodo", identifier="1", title="t", licence="cc-by-4.0"))
     ids = [cat.add_file(rid, FileIn(filename=f"{i}.wav", md5=f"{i:032d}", size=1))[0] for i in range(4)]
-    cat.withdraw("file", str(ids[3]), actor="the uploader", reason="consent withdrawn")  # before
-    cat.take_down_record_files(rid, "licence_not_open: licence 'other-closed' is not an open licence",
+    consent.withdraw("file", str(ids[3]), actor="the uploader", reason="consent withdrawn")  # before
+    consent.take_down_record(rid, "licence_not_open: licence 'other-closed' is not an open licence",
                                keep_md5s={f"{2:032d}"})
-    cat.withdraw("file", str(ids[1]), actor="the uploader", reason="consent withdrawn")  # after
-    cat.take_down_record_files(rid, "file no longer at the source")  # ids[2]: another crawler reason
+    consent.withdraw("file", str(ids[1]), actor="the uploader", reason="consent withdrawn")  # after
+    consent.take_down_record(rid, "file no longer at the source")  # ids[2]: another crawler reason
     md5s = {f"{i:032d}" for i in range(4)}
-    back = cat.restore_withdrawn_files(rid, md5s, ("licence_not_open:", "no_licence:"), "open again")
+    back = consent.restore_files(rid, md5s, ("licence_not_open:", "no_licence:"), "open again")
     assert back == [ids[0]]
-    assert cat.restore_withdrawn_files(rid, md5s, ("licence_not_open:",), "again") == []  # idempotent
+    assert consent.restore_files(rid, md5s, ("licence_not_open:",), "again") == []  # idempotent
     assert cat.get_item(ids[0]).consent_state == "active"
     for fid in ids[1:]:
         with pytest.raises(NotFound):

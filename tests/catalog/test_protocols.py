@@ -7,29 +7,26 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tessera.catalog.errors import InvalidInput, NotFound
-from tessera.catalog.moderation import ModerationStore
-from tessera.catalog.protocols import EVERYONE, PUBLIC, Viewer, in_season, reset_viewer, set_viewer
+from tessera.accounts.moderation import ModerationStore
+from tessera.catalog.protocols import ProtocolStore
 from tessera.catalog.store import Catalog, FileIn, ItemFilter, RecordIn
+from tessera.catalog.visibility import OPERATOR, PUBLIC, Viewer, in_season
+from tessera.core.errors import InvalidInput, NotFound
 
 
 @pytest.fixture
-def world(catalog: Catalog) -> Iterator[tuple[Catalog, ModerationStore, dict[str, int], dict[str, int]]]:
+def world(catalog: Catalog) -> Iterator[tuple[Catalog, ProtocolStore, dict[str, int], dict[str, int]]]:
     recs = {name: catalog.upsert_record(RecordIn("folder", f"/{name}", name, "CC-BY-4.0", creator="c"))
             for name in ("songs", "rites")}
     files = {}
     for i, (name, rec) in enumerate([("lullaby", "songs"), ("work song", "songs"), ("rite 1", "rites"),
                                      ("rite 2", "rites")]):
         files[name] = catalog.add_file(recs[rec], FileIn(f"{i}.wav", f"{i:032x}", 10, title=name))[0]
-    yield catalog, ModerationStore(catalog.db), files, recs
+    yield catalog, ProtocolStore(catalog.db, OPERATOR), files, recs
 
 
 def _visible(catalog: Catalog, viewer: Viewer) -> set[str]:
-    token = set_viewer(viewer)
-    try:
-        return {f.title for f in catalog.list_items(ItemFilter(), 100, 0)[0]}
-    finally:
-        reset_viewer(token)
+    return {f.title for f in Catalog(catalog.db, viewer).list_items(ItemFilter(), 100, 0)[0]}
 
 
 def test_restricting_labels_hide_from_outsiders_only(world) -> None:  # type: ignore[no-untyped-def]
@@ -37,7 +34,7 @@ def test_restricting_labels_hide_from_outsiders_only(world) -> None:  # type: ig
     mod.add_protocol_label("record", recs["rites"], "tk_secret_sacred", "Yolngu", None, "mod")
     mod.add_protocol_label("item", files["lullaby"], "tk_attribution", "Yolngu", "sing it with us", "mod")
     everyone = {"lullaby", "work song", "rite 1", "rite 2"}
-    assert _visible(catalog, EVERYONE) == everyone
+    assert _visible(catalog, OPERATOR) == everyone
     assert _visible(catalog, PUBLIC) == {"lullaby", "work song"}
     assert _visible(catalog, Viewer(False, frozenset({"Another"}))) == {"lullaby", "work song"}
     assert _visible(catalog, Viewer(False, frozenset({"Yolngu"}))) == everyone
@@ -60,7 +57,8 @@ def test_seasons(world) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_reports_and_audit(world) -> None:  # type: ignore[no-untyped-def]
-    _, mod, files, _ = world
+    catalog, _, files, _ = world
+    mod = ModerationStore(catalog.db, OPERATOR)
     r = mod.report("item", files["lullaby"], "cultural_sensitivity", "please check", "anonymous")
     assert mod.list_reports("open", 10, 0)[1] == 1
     with pytest.raises(NotFound):

@@ -5,8 +5,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from tessera.catalog.errors import LicenceError, NotFound
-from tessera.catalog.store import Catalog, FeaturesOut, FileIn, ItemFilter, RecordIn
+from tessera.catalog.store import Catalog, FileIn, ItemFilter, RecordIn
+from tessera.consent.service import ConsentService
+from tessera.core.errors import LicenceError, NotFound
+from tessera.indexer.store import FeaturesOut, IndexStore
 
 
 def _record(catalog: Catalog, ident: str = "/music", licence: str = "CC-BY-4.0") -> int:
@@ -51,47 +53,49 @@ def test_unknown_licence_is_refused(catalog: Catalog) -> None:
         _record(catalog, licence="All rights reserved")
 
 
-def test_withdrawal_hides_and_purges(catalog: Catalog) -> None:
+def test_withdrawal_hides_and_purges(catalog: Catalog, consent: ConsentService) -> None:
+    idx = IndexStore(catalog.db)
     rid = _record(catalog)
     keep = catalog.add_file(rid, FileIn(filename="k.wav", md5="d" * 32, size=1, path="/k"))[0]
     gone = catalog.add_file(rid, FileIn(filename="g.wav", md5="e" * 32, size=1, path="/g"))[0]
     for fid in (keep, gone):
-        catalog.save_features(fid, _features())
-    assert len(catalog.vector_set("v-test").file_ids) == 2
-    assert catalog.withdraw("file", str(gone), actor="rights holder", reason="asked") == [gone]
+        idx.save_features(fid, _features())
+    assert len(idx.vector_set("v-test").file_ids) == 2
+    assert consent.withdraw("file", str(gone), actor="rights holder", reason="asked").file_ids == [gone]
     with pytest.raises(NotFound):
         catalog.get_item(gone)
     assert catalog.get_features(gone) is None
-    assert list(catalog.vector_set("v-test").file_ids) == [keep]
+    assert list(idx.vector_set("v-test").file_ids) == [keep]
     assert [i.id for i in catalog.list_items(ItemFilter(), 10, 0)[0]] == [keep]
-    ev = catalog.consent_events()[-1]
+    ev = consent.events()[-1]
     assert (ev.action, ev.scope, ev.file_ids) == ("withdraw", "file", [gone])
 
 
-def test_timed_consent_expires_by_itself(catalog: Catalog) -> None:
+def test_timed_consent_expires_by_itself(catalog: Catalog, consent: ConsentService) -> None:
     rid = _record(catalog)
     fid = catalog.add_file(rid, FileIn(filename="t.wav", md5="f" * 32, size=1, path="/t"))[0]
-    catalog.save_features(fid, _features())
+    IndexStore(catalog.db).save_features(fid, _features())
     soon = datetime.now(UTC) + timedelta(hours=1)
-    catalog.set_consent_expiry("file", str(fid), soon, actor="ana", reason="one-hour trial")
+    consent.set_period("file", str(fid), soon, actor="ana", reason="one-hour trial")
     assert catalog.get_item(fid).id == fid
     # every query applies the expiry at query time, before any sweep has run
     later = soon + timedelta(seconds=1)
-    assert catalog.expire_lapsed(at=datetime.now(UTC)) == []
-    assert catalog.expire_lapsed(at=later) == [fid]
+    assert consent.sweep(at=datetime.now(UTC)).file_ids == []
+    assert consent.sweep(at=later).file_ids == [fid]
     with pytest.raises(NotFound):
         catalog.get_item(fid)
     assert catalog.get_features(fid) is None
 
 
 def test_files_to_index_is_incremental(catalog: Catalog) -> None:
+    idx = IndexStore(catalog.db)
     rid = _record(catalog)
     a = catalog.add_file(rid, FileIn(filename="a.wav", md5="1" * 32, size=1, path="/a"))[0]
     b = catalog.add_file(rid, FileIn(filename="b.wav", md5="2" * 32, size=1, path="/b"))[0]
-    assert [t.file_id for t in catalog.files_to_index("v-test")] == [a, b]
-    catalog.save_features(a, _features())
-    catalog.mark_failed(b, "cannot decode", "v-test")
-    assert catalog.files_to_index("v-test") == []
-    assert [t.file_id for t in catalog.files_to_index("v-test", retry_failed=True)] == [b]
+    assert [t.file_id for t in idx.files_to_index("v-test")] == [a, b]
+    idx.save_features(a, _features())
+    idx.mark_failed(b, "cannot decode", "v-test")
+    assert idx.files_to_index("v-test") == []
+    assert [t.file_id for t in idx.files_to_index("v-test", retry_failed=True)] == [b]
     # a new extractor version makes everything due again
-    assert [t.file_id for t in catalog.files_to_index("v-next")] == [a]
+    assert [t.file_id for t in idx.files_to_index("v-next")] == [a]

@@ -28,10 +28,11 @@ import pytest
 import soundfile as sf
 from sqlalchemy import select
 
-from tessera.catalog.db import Database
 from tessera.catalog.models import AudioFile, SourceRecord
-from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
+from tessera.catalog.visibility import OPERATOR
+from tessera.core.db import Database
+from tessera.core.settings import Settings
 from tessera.crawlers.http import RetryPolicy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -293,7 +294,7 @@ def replay() -> Iterator[Replay]:
 def catalog(tmp_path: Path) -> Catalog:
     db = Database(f"sqlite:///{tmp_path / 'c.sqlite'}")
     db.migrate()
-    return Catalog(db)
+    return Catalog(db, OPERATOR)
 
 
 def _set_files_legacy(

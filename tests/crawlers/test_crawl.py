@@ -15,10 +15,12 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from tessera.catalog.models import AudioFile, CrawlState, RejectedRecord, SourceRecord
+from tessera.catalog.models import AudioFile, SourceRecord
 from tessera.catalog.store import Catalog
+from tessera.catalog.visibility import OPERATOR
+from tessera.cli.crawl import crawl_ia, crawl_zenodo
+from tessera.compose import consent_service
 from tessera.crawlers.archives import ArchiveLimits, extract_audio
-from tessera.crawlers.cli import crawl_ia, crawl_zenodo
 from tessera.crawlers.errors import UnsafeArchive
 from tessera.crawlers.http import (
     ZENODO_GUEST,
@@ -28,6 +30,8 @@ from tessera.crawlers.http import (
     scaled,
 )
 from tessera.crawlers.internet_archive import choose_files, parse_length
+from tessera.crawlers.models import CrawlState, RejectedRecord
+from tessera.crawlers.store import CrawlStore
 from tessera.crawlers.zenodo import parse_record
 
 from .conftest import (
@@ -181,7 +185,7 @@ def test_zenodo_crawl_with_faults(tmp_path: Path, replay: Replay, catalog: Catal
     }
     assert {r[3] for r in snap} >= {"recordings.zip/a/one.wav", "recordings.zip/a/two.wav", "tone.flac"}
     assert not any(r[3].endswith(".csv") for r in snap)
-    rejected, _ = catalog.list_rejected(100, 0)
+    rejected, _ = CrawlStore(catalog.db).list_rejected(100, 0)
     assert {(r.identifier, r.reason) for r in rejected} >= {
         ("9000006", "unsafe_archive"),
         ("9000005", "no_licence"),
@@ -209,7 +213,8 @@ def test_licence_change_takes_item_out_of_search(tmp_path: Path, replay: Replay,
     states = {r[3]: r[7] for r in snapshot(catalog) if r[1] == "7248153"}
     assert set(states.values()) == {"withdrawn"}
     assert any(
-        r.reason == "licence_not_open" for r in catalog.list_rejected(50, 0, reason="licence_not_open")[0]
+        r.reason == "licence_not_open"
+        for r in CrawlStore(catalog.db).list_rejected(50, 0, reason="licence_not_open")[0]
     )
 
 
@@ -274,7 +279,7 @@ def test_ia_crawl(tmp_path: Path, replay: Replay, catalog: Catalog) -> None:
         ("test2", "AudacityTest003.mp3", "CC-BY-2.0"),
         ("lossless-item", "take.flac", "CC0-1.0"),
     }
-    assert catalog.get_crawl_state('internet_archive:{"collection": "", "q": ""}').get("since")
+    assert CrawlStore(catalog.db).get_crawl_state('internet_archive:{"collection": "", "q": ""}').get("since")
     # about 1 request/s to the Archive (here 50x faster): never two requests inside one emulated second
     times = sorted(r[0] for r in replay.requests())
     span = (times[-1] - times[0]) * 50
@@ -289,7 +294,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, replay: Replay, catalog: Catalog
     build_zenodo_world(replay)
     s = crawl_zenodo(settings_for(tmp_path, replay), catalog, dry_run=True, time_scale=60, retry=FAST)
     assert s.seen == 14 and s.files_downloaded == 0 and snapshot(catalog) == []
-    assert catalog.list_rejected(10, 0)[1] == 0
+    assert CrawlStore(catalog.db).list_rejected(10, 0)[1] == 0
 
 
 def _cli(tmp: Path, replay: Replay) -> subprocess.Popen[bytes]:
@@ -303,7 +308,7 @@ def _cli(tmp: Path, replay: Replay) -> subprocess.Popen[bytes]:
         [
             sys.executable,
             "-m",
-            "tessera.crawlers.cli",
+            "tessera.cli",
             "crawl",
             "zenodo",
             "--json",
@@ -320,9 +325,9 @@ def _cli(tmp: Path, replay: Replay) -> subprocess.Popen[bytes]:
 
 
 def _open(tmp: Path) -> Catalog:
-    from tessera.catalog.db import Database
+    from tessera.core.db import Database
 
-    return Catalog(Database(f"sqlite:///{(tmp / 'catalog.sqlite').resolve()}"))
+    return Catalog(Database(f"sqlite:///{(tmp / 'catalog.sqlite').resolve()}"), OPERATOR)
 
 
 def _catalogue_state(root: Path) -> dict[str, Any]:
@@ -394,21 +399,19 @@ def test_killed_crawl_resumes_to_the_same_catalogue(tmp_path: Path, replay: Repl
 
 def test_opt_out_blocks_a_recrawl(tmp_path: Path, replay: Replay, catalog: Catalog) -> None:
     """An uploader who opted out after a first crawl is not harvested again; others still are."""
-    from tessera.catalog.accounts import AccountStore
-
     build_ia_world(replay)
     st = settings_for(tmp_path, replay)
     first = crawl_ia(st, catalog, time_scale=50, page_size=3, retry=FAST)
     assert first.harvested == 2
-    accounts = AccountStore(catalog.db)
-    accounts.add_opt_out("ia_uploader", "Norbtek.Info@gmail.com ", "asked by the uploader", "moderator")
+    consent_service(catalog.db, st).add_opt_out("ia_uploader", "Norbtek.Info@gmail.com ", "asked by the uploader",
+                                                "moderator")
     # the second item is a copy of test2's metadata: give it another uploader so selectivity shows
     replay.docs["/metadata/lossless-item"]["metadata"]["uploader"] = "someone.else@example.org"
     # forget where the first crawl got to, as a full re-crawl would
-    catalog.set_crawl_state("internet_archive", 'internet_archive:{"collection": "", "q": ""}', {})
+    CrawlStore(catalog.db).set_crawl_state("internet_archive", 'internet_archive:{"collection": "", "q": ""}', {})
     again = crawl_ia(st, catalog, time_scale=50, page_size=3, retry=FAST)
     assert again.rejected["opted_out"] == 1
-    rejected = catalog.list_rejected(50, 0, reason="opted_out")[0]
+    rejected = CrawlStore(catalog.db).list_rejected(50, 0, reason="opted_out")[0]
     assert [r.identifier for r in rejected] == ["test2"]
     # what the first crawl took in is taken out of search too
     states = {r[1]: r[7] for r in snapshot(catalog)}

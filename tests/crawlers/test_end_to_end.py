@@ -24,7 +24,8 @@ import soundfile as sf
 from fastapi.testclient import TestClient
 
 from tessera.api.app import create_app
-from tessera.catalog.settings import Settings
+from tessera.compose import build
+from tessera.core.settings import Settings
 
 from .conftest import (
     REPO,
@@ -186,7 +187,7 @@ def test_crawl_index_and_serve_end_to_end(tmp_path: Path, replay: Replay) -> Non
 
     # (c) every harvested item, through the API
     settings = Settings(data_dir=data, zenodo_url=replay.base, ia_url=replay.base)
-    with TestClient(create_app(settings)) as api:
+    with TestClient(create_app(build(settings))) as api:
         listing = api.get("/api/items", params={"limit": 50})
         assert listing.status_code == 200, listing.text
         items = listing.json()["items"]

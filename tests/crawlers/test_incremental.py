@@ -9,9 +9,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tessera.catalog.models import AudioFile, ConsentEvent, SourceRecord
+from tessera.catalog.models import AudioFile, SourceRecord
 from tessera.catalog.store import Catalog
-from tessera.crawlers.cli import crawl_ia, crawl_zenodo
+from tessera.cli.crawl import crawl_ia, crawl_zenodo
+from tessera.compose import consent_service
+from tessera.consent.models import ConsentEvent
+from tessera.crawlers.store import CrawlStore
 
 from .conftest import (
     FAST,
@@ -68,7 +71,7 @@ def test_same_named_files_in_different_folders_stay_apart(
     assert p1.parent.name == "disc1" and p2.parent.name == "disc2"
     # a rerun finds both cached copies valid: nothing is downloaded again
     replay.log.clear()
-    catalog.set_crawl_state("internet_archive", IA_KEY, {})
+    CrawlStore(catalog.db).set_crawl_state("internet_archive", IA_KEY, {})
     again = crawl_ia(settings_for(tmp_path, replay), catalog, time_scale=50, retry=FAST)
     assert again.unchanged == 1 and not replay.requests("/download/")
 
@@ -104,7 +107,7 @@ def test_ia_limited_runs_continue(tmp_path: Path, replay: Replay, catalog: Catal
     # the incremental runs that follow find nothing new
     assert seen == [2, 2, 2, 1, 0, 0]
     assert [i for run in asked for i in run] == order
-    assert catalog.get_crawl_state(IA_KEY).get("since")
+    assert CrawlStore(catalog.db).get_crawl_state(IA_KEY).get("since")
     assert {(r[1], r[3]) for r in snapshot(catalog)} == {
         ("test2", "AudacityTest003.mp3"),
         ("lossless-item", "take.flac"),
@@ -123,11 +126,11 @@ def test_zenodo_paging_survives_updates_mid_crawl(tmp_path: Path, replay: Replay
     replay.on_search = bump
     s = _zenodo(tmp_path, replay, catalog, page_size=4)
     harvested = {r[1] for r in snapshot(catalog)}
-    rejected = {r.identifier for r in catalog.list_rejected(100, 0)[0]}
+    rejected = {r.identifier for r in CrawlStore(catalog.db).list_rejected(100, 0)[0]}
     # page numbers would have skipped the record that slid from page 2 to page 1; none is lost
     assert harvested | rejected == set(ids)
     assert s.seen == len(ids) + 1  # the updated record is seen again, at its new place
-    assert catalog.find_record("zenodo", str(world["cc0"]["id"])).source_updated.startswith("2024-02-01")  # type: ignore[union-attr]
+    assert CrawlStore(catalog.db).find_record("zenodo", str(world["cc0"]["id"])).source_updated.startswith("2024-02-01")  # type: ignore[union-attr]
 
 
 def test_zenodo_paging_across_many_records_at_one_timestamp(
@@ -166,8 +169,8 @@ def test_new_zenodo_version_updates_the_record(tmp_path: Path, replay: Replay, c
 
     recs = [r for r in snapshot(catalog) if r[0] == "zenodo" and r[3].startswith("recordings.zip/")]
     assert {r[1] for r in recs} == {"7248160"}  # one record for the work, at its new version
-    assert catalog.find_record("zenodo", str(old["id"])) is None
-    rec = catalog.find_record("zenodo", "7248160")
+    assert CrawlStore(catalog.db).find_record("zenodo", str(old["id"])) is None
+    rec = CrawlStore(catalog.db).find_record("zenodo", "7248160")
     assert rec is not None and rec.version == "2" and rec.doi == "10.5281/zenodo.7248160"
     after = {f.filename: f for f in _files(catalog, "7248160")}
     assert {k: v.consent_state for k, v in after.items()} == {
@@ -182,7 +185,7 @@ def test_new_zenodo_version_updates_the_record(tmp_path: Path, replay: Replay, c
     old["updated"] = "2024-04-01T00:00:00.000000+00:00"
     s2 = _zenodo(tmp_path, replay, catalog, page_size=25)
     assert s2.superseded == 1
-    assert catalog.find_record("zenodo", str(old["id"])) is None
+    assert CrawlStore(catalog.db).find_record("zenodo", str(old["id"])) is None
     assert {f.filename: f.consent_state for f in _files(catalog, "7248160")} == {
         k: v.consent_state for k, v in after.items()
     }
@@ -196,7 +199,8 @@ def test_licence_open_again_restores_only_licence_withdrawals(
     legacy, rdm = world["legacy"], world["rdm"]
     _zenodo(tmp_path, replay, catalog, page_size=25)
     one = next(f for f in _files(catalog, str(legacy["id"])) if f.filename.endswith("one.wav"))
-    catalog.withdraw("file", str(one.id), actor="the uploader", reason="consent withdrawn")  # before
+    consent = consent_service(catalog.db, settings_for(tmp_path, replay))
+    consent.withdraw("file", str(one.id), actor="the uploader", reason="consent withdrawn")  # before
 
     legacy["metadata"]["license"] = {"id": "other-closed"}
     rdm["metadata"]["rights"] = [{"id": "other-closed"}]
@@ -207,7 +211,7 @@ def test_licence_open_again_restores_only_licence_withdrawals(
     rdm_files = _files(catalog, str(rdm["id"]))
     assert {f.consent_state for f in rdm_files} == {"withdrawn"}
     victim = rdm_files[0]
-    catalog.withdraw("file", str(victim.id), actor="the uploader", reason="consent withdrawn")  # after
+    consent.withdraw("file", str(victim.id), actor="the uploader", reason="consent withdrawn")  # after
 
     legacy["metadata"]["license"] = {"id": "cc-by-4.0"}
     rdm["metadata"]["rights"] = [{"id": "cc-by-4.0"}]
@@ -228,7 +232,8 @@ def test_licence_open_again_restores_only_licence_withdrawals(
     assert len(restored) == 2 and one.id not in restored and victim.id not in restored
     assert {ev.actor for ev in restores} == {"crawler"}
     # no longer listed as rejected; only the record that never had an open licence is
-    assert {r.identifier for r in catalog.list_rejected(50, 0, reason="licence_not_open")[0]} == {"9000004"}
+    rejected = CrawlStore(catalog.db).list_rejected(50, 0, reason="licence_not_open")[0]
+    assert {r.identifier for r in rejected} == {"9000004"}
 
 
 # -- 9: a damaged transfer is downloaded again before a checksum mismatch is final ------------------
@@ -243,4 +248,5 @@ def test_checksum_mismatch_is_retried_before_rejecting(tmp_path: Path, replay: R
     bad = "/api/files/bucket-9000008/badsum.wav"
     assert len(replay.requests(bad)) == 3
     assert s.rejected["checksum_mismatch"] == 1
-    assert {r.identifier for r in catalog.list_rejected(50, 0, reason="checksum_mismatch")[0]} == {"9000008"}
+    rejected = CrawlStore(catalog.db).list_rejected(50, 0, reason="checksum_mismatch")[0]
+    assert {r.identifier for r in rejected} == {"9000008"}

@@ -9,10 +9,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tessera.catalog.db import Database
 from tessera.catalog.store import Catalog, FileIn, RecordIn
-from tessera.catalog.taxonomy_store import TaxonomyStore
-from tessera.datasets.cli import register
+from tessera.catalog.visibility import OPERATOR
+from tessera.cli.datasets import register
+from tessera.core.db import Database
+from tessera.taxonomy.store import TaxonomyStore
 from tests.taxonomy.helpers import save
 
 
@@ -21,7 +22,7 @@ def test_dataset_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "data").mkdir()
     db = Database(f"sqlite:///{(tmp_path / 'data' / 'catalog.sqlite').resolve()}")
     db.migrate()
-    cat = Catalog(db)
+    cat = Catalog(db, OPERATOR)
     rec = cat.upsert_record(RecordIn("folder", "/x", "X", "CC-BY-ND-4.0", creator="A"))
     ids = [cat.add_file(rec, FileIn(f"{i}.wav", f"{i:032d}", 10, url=f"http://h/{i}.wav"))[0] for i in range(3)]
     app = typer.Typer()
@@ -51,7 +52,7 @@ def test_dataset_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sheet = (tmp_path / "v4" / "DATASHEET.md").read_text()
     assert "Curator notes: kept the ND ones apart" in sheet and "No clustering run existed" in sheet
     # from a cluster and from a community label
-    ts = TaxonomyStore(db)
+    ts = TaxonomyStore(db, OPERATOR)
     run_id = save(ts, ids, [0, 0, 1])
     first = next(c for c in ts.get_run(run_id)["clusters_detail"] if c["label"] == 0)
     res = r.invoke(app, ["dataset", "create", "From a cluster", "--cluster", str(first["id"]), "--json"])

@@ -15,9 +15,11 @@ from fastapi.testclient import TestClient
 
 from tessera.catalog.models import AudioFile
 from tessera.catalog.store import Catalog
-from tessera.catalog.taxonomy_store import TaxonomyStore
+from tessera.catalog.visibility import OPERATOR
+from tessera.indexer.store import IndexStore
 from tessera.taxonomy.cluster import ClusterParams
 from tessera.taxonomy.service import run_clustering
+from tessera.taxonomy.store import TaxonomyStore
 from tests.crawlers.conftest import Replay
 from tests.search.conftest import indexed  # noqa: F401  (package fixture shared with search tests)
 
@@ -27,8 +29,9 @@ Indexed = tuple[TestClient, dict[str, int], Path]
 
 def test_cluster_dataset_exports_validates_fetches_and_loads(indexed: Indexed, tmp_path: Path) -> None:  # noqa: F811
     client, ids, audio = indexed
-    catalog: Catalog = client.app.state.catalog  # type: ignore[attr-defined]
-    rep = run_clustering(catalog, TaxonomyStore(catalog.db), ClusterParams(seed=5, min_cluster_size=3),
+    catalog: Catalog = client.app.state.services.catalog(OPERATOR)  # type: ignore[attr-defined]
+    rep = run_clustering(IndexStore(catalog.db), TaxonomyStore(catalog.db, OPERATOR),
+                         ClusterParams(seed=5, min_cluster_size=3),
                          created_by="test")
     run = client.get(f"/api/clusterings/{rep.run_id}").json()
     cluster = max(run["clusters_detail"], key=lambda c: c["size"])

@@ -9,12 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tessera.api.app import create_app
-from tessera.catalog.dataset_store import DatasetStore, MemberIn
-from tessera.catalog.db import Database
-from tessera.catalog.errors import InvalidInput, NotFound
-from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog, FileIn, RecordIn
+from tessera.catalog.visibility import OPERATOR
+from tessera.compose import build
+from tessera.core.db import Database
+from tessera.core.errors import InvalidInput, NotFound
+from tessera.core.settings import Settings
 from tessera.datasets.export import export
+from tessera.datasets.store import DatasetStore, MemberIn
 
 AUTH = {"Authorization": "Bearer test-editor-token"}
 
@@ -27,7 +29,7 @@ def _files(catalog: Catalog, n: int) -> list[int]:
 
 def test_edit_makes_a_version_and_old_exports_keep_their_texts(db: Database, catalog: Catalog,
                                                                tmp_path: Path) -> None:
-    st = DatasetStore(db)
+    st = DatasetStore(db, OPERATOR)
     f = _files(catalog, 3)
     d = st.create("Rain", [MemberIn(x) for x in f], description="rain for a film", notes="first pick",
                   created_by="ed")
@@ -58,9 +60,9 @@ def test_edit_makes_a_version_and_old_exports_keep_their_texts(db: Database, cat
 
 
 def test_patch_dataset_through_the_api(tmp_path: Path) -> None:
-    app = create_app(Settings(data_dir=tmp_path / "data", editor_token="test-editor-token",
-                              rate_limit_anonymous=10**6))
-    f = _files(app.state.catalog, 2)
+    app = create_app(build(Settings(data_dir=tmp_path / "data", editor_token="test-editor-token",
+                              rate_limit_anonymous=10**6)))
+    f = _files(app.state.services.catalog(OPERATOR), 2)
     with TestClient(app) as client:
         d = client.post("/api/datasets", headers=AUTH, json={
             "name": "Birds", "description": "dawn chorus", "members": [{"item_id": x} for x in f]}).json()

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tessera.catalog.dataset_store import DatasetStore
 from tessera.catalog.store import Catalog
+from tessera.catalog.visibility import OPERATOR
 from tessera.datasets.export import export
+from tessera.datasets.store import DatasetStore
 from tests.search.conftest import indexed  # noqa: F401  (package fixture shared with search tests)
 
 AUTH = {"Authorization": "Bearer test-editor-token"}
@@ -77,7 +78,7 @@ def test_dataset_api_versions_and_export(indexed: Indexed, tmp_path: Path) -> No
 def test_export_croissant_audiofolder_fetch(indexed: Indexed, tmp_path: Path,  # noqa: F811
                                             served: tuple[str, Path]) -> None:
     client, ids, audio = indexed
-    catalog: Catalog = client.app.state.catalog  # type: ignore[attr-defined]
+    catalog: Catalog = client.app.state.services.catalog(OPERATOR)  # type: ignore[attr-defined]
     base, www = served
     names = ["bd_haus", "sn_dub", "ambi_choir"]
     # the files live "at their source": our local HTTP server
@@ -87,8 +88,8 @@ def test_export_croissant_audiofolder_fetch(indexed: Indexed, tmp_path: Path,  #
         for n in names:
             shutil.copy(audio / f"{n}.flac", www / f"{n}.flac")
             s.get(AudioFile, ids[n]).url = f"http://archive.invalid/files/{n}.flac"  # type: ignore[union-attr]
-    st = DatasetStore(catalog.db)
-    from tessera.catalog.dataset_store import MemberIn
+    st = DatasetStore(catalog.db, OPERATOR)
+    from tessera.datasets.store import MemberIn
 
     d = st.create("Export test", [MemberIn(ids[n]) for n in names], "Testing exports", "curated by a test")
     out = tmp_path / "export"

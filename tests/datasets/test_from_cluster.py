@@ -10,9 +10,11 @@ import zipfile
 from fastapi.testclient import TestClient
 
 from tessera.catalog.store import Catalog
-from tessera.catalog.taxonomy_store import TaxonomyStore
+from tessera.catalog.visibility import OPERATOR
+from tessera.indexer.store import IndexStore
 from tessera.taxonomy.cluster import ClusterParams
 from tessera.taxonomy.service import run_clustering
+from tessera.taxonomy.store import TaxonomyStore
 from tests.search.conftest import indexed  # noqa: F401  (package fixture shared with search tests)
 
 AUTH = {"Authorization": "Bearer test-editor-token"}
@@ -28,9 +30,9 @@ def _manifest(client: TestClient, dataset_id: int, version: int) -> list[dict]:
 
 def test_dataset_from_cluster_and_label_then_withdrawal(indexed) -> None:  # noqa: F811
     client, _ids, _audio = indexed
-    catalog: Catalog = client.app.state.catalog  # type: ignore[attr-defined]
-    store = TaxonomyStore(catalog.db)
-    rep = run_clustering(catalog, store, ClusterParams(seed=5, min_cluster_size=3), created_by="test")
+    catalog: Catalog = client.app.state.services.catalog(OPERATOR)  # type: ignore[attr-defined]
+    store = TaxonomyStore(catalog.db, OPERATOR)
+    rep = run_clustering(IndexStore(catalog.db), store, ClusterParams(seed=5, min_cluster_size=3), created_by="test")
     assert rep.clusters >= 1, rep
     run = client.get(f"/api/clusterings/{rep.run_id}").json()
     cluster = max(run["clusters_detail"], key=lambda c: c["size"])
@@ -66,7 +68,7 @@ def test_dataset_from_cluster_and_label_then_withdrawal(indexed) -> None:  # noq
 
     # consent withdrawn for one member: a new version without it; the old version lists it as withdrawn
     gone = sorted(members)[0]
-    admin = client.app.state.accounts  # type: ignore[attr-defined]
+    admin = client.app.state.services.accounts  # type: ignore[attr-defined]
     admin.add_user("mod", "moderator")
     key = admin.issue_key("mod")
     r = client.post("/api/consent/withdrawals", headers={"Authorization": f"Bearer {key}"},

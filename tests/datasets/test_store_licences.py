@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tessera.catalog.dataset_store import DatasetStore, MemberIn
-from tessera.catalog.errors import Conflict, NotFound
 from tessera.catalog.store import Catalog, FileIn, RecordIn
+from tessera.catalog.visibility import OPERATOR
+from tessera.consent.service import ConsentService
+from tessera.core.errors import Conflict, NotFound
 from tessera.datasets.licence_summary import summarise
+from tessera.datasets.store import DatasetStore, MemberIn
 
 
 def _items(catalog: Catalog) -> list[int]:
@@ -18,9 +20,9 @@ def _items(catalog: Catalog) -> list[int]:
             for i in range(4)]
 
 
-def test_versions_are_immutable_snapshots(catalog: Catalog) -> None:
+def test_versions_are_immutable_snapshots(catalog: Catalog, consent: ConsentService) -> None:
     ids = _items(catalog)
-    st = DatasetStore(catalog.db)
+    st = DatasetStore(catalog.db, OPERATOR)
     d = st.create("Harbour sounds", [MemberIn(ids[0]), MemberIn(ids[1]), MemberIn(ids[1])], "purpose", "notes", "ed")
     assert d.slug == "harbour-sounds" and [v.version for v in d.versions] == [1]
     v2 = st.change(d.id, add=[MemberIn(ids[2])], remove=[MemberIn(ids[0])], notes="swap", created_by="ed")
@@ -34,7 +36,7 @@ def test_versions_are_immutable_snapshots(catalog: Catalog) -> None:
     with pytest.raises(NotFound):
         st.version(d.id, 7)
     # a withdrawal shows in exports of every version, without content
-    catalog.withdraw("file", str(ids[1]), actor="t", reason="t")
+    consent.withdraw("file", str(ids[1]), actor="t", reason="t")
     b = st.export_bundle(d.id, 1)
     by = {m.file_id: m for m in b.members}
     assert by[ids[1]].status == "withdrawn" and by[ids[1]].title == "" and by[ids[0]].status == "active"
@@ -55,8 +57,8 @@ def test_licence_summary() -> None:
 
 
 def test_nd_segments_are_not_bundled(tmp_path: Path) -> None:
-    from tessera.catalog.dataset_store import ExportMember
     from tessera.datasets.export import _bundle_decision
+    from tessera.datasets.store import ExportMember
 
     audio = tmp_path / "a.flac"
     audio.write_bytes(b"x")

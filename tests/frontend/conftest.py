@@ -20,17 +20,20 @@ import pytest
 import soundfile as sf
 import uvicorn
 
+from tessera.accounts.store import AccountStore
 from tessera.api.app import create_app
-from tessera.catalog.accounts import AccountStore
-from tessera.catalog.db import Database
-from tessera.catalog.moderation import ModerationStore
-from tessera.catalog.settings import Settings
+from tessera.catalog.protocols import ProtocolStore
 from tessera.catalog.store import Catalog
-from tessera.catalog.taxonomy_store import TaxonomyStore
+from tessera.catalog.visibility import OPERATOR
+from tessera.compose import build
+from tessera.core.db import Database
+from tessera.core.settings import Settings
 from tessera.crawlers.folder import add_folder
 from tessera.indexer.run import IndexParams, run_index
+from tessera.indexer.store import IndexStore
 from tessera.taxonomy.cluster import ClusterParams
 from tessera.taxonomy.service import run_clustering
+from tessera.taxonomy.store import TaxonomyStore
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -106,16 +109,16 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
     settings.ensure_dirs()
     db = Database(settings.db_url)
     db.migrate()
-    catalog = Catalog(db)
+    catalog = Catalog(db, OPERATOR)
     add_folder(catalog, base / "cc0", "CC0-1.0", "Sonic Pi contributors", title="Sonic Pi samples")
     add_folder(catalog, base / "ccby", "CC-BY-4.0", "Test Guitarist", title="Guitar pack",
                source_url="https://example.org/guitar-pack")
     add_folder(catalog, base / "ccbync", "CC-BY-NC-4.0", "Vinyl Club", title="Vinyl noises")
-    run_index(catalog, settings.index_dir, IndexParams(), workers=1)
+    run_index(IndexStore(catalog.db), settings.index_dir, IndexParams(), workers=1)
     rows, _ = catalog.list_items(_all_filter(), 500, 0)
     ids = {r.title: r.id for r in rows}
-    taxonomy = TaxonomyStore(db)
-    report = run_clustering(catalog, taxonomy, ClusterParams(seed=5, min_cluster_size=3))
+    taxonomy = TaxonomyStore(db, OPERATOR)
+    report = run_clustering(IndexStore(catalog.db), taxonomy, ClusterParams(seed=5, min_cluster_size=3))
     run = taxonomy.get_run(report.run_id)
     cluster_of = {p["item_id"]: p["cluster_id"] for p in run["points"]}
 
@@ -133,14 +136,15 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
         lab = taxonomy.propose_label("yoruba", "ìró gígùn", "yo", "adm", cluster_id=drone_cluster,
                                      description="long sounds")
         taxonomy.accept(lab["id"], "adm", override=True)
-    moderation = ModerationStore(db)
+    moderation = ProtocolStore(db, OPERATOR)
     protocol_id = ids["tabla_na"]
     moderation.add_protocol_label("item", protocol_id, "tk_attribution", "Tabla players of the test suite",
                                   "Name the tradition when you use this sound.", "mod")
     db.dispose()
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(build(settings)), host="127.0.0.1", port=port,
+                                           log_level="warning"))
     th = threading.Thread(target=server.run, daemon=True)
     th.start()
     for _ in range(200):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tessera.catalog.accounts import AccountStore
-from tessera.catalog.db import Database
+from tessera.accounts.store import AccountStore
+from tessera.core.db import Database
 from tests.frontend.conftest import PASSWORD, Web, open_route, sign_in, wait_until
 
 

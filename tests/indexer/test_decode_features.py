@@ -120,7 +120,10 @@ def test_block_by_block_frames_match_all_at_once(corpus_dir: Path) -> None:
     for name in ("rms_db", "zcr", "mfcc", "bark", "contrast", "valley", "hpcp", "pitch", "pitch_conf", "salience",
                  "flux", "hfc", "spectral_snr_db", "peak_freqs", "peak_mags", "peak_offsets"):
         a, b = getattr(small, name), getattr(whole, name)
-        assert a.shape == b.shape and np.allclose(a, b, rtol=1e-5, atol=1e-6), name
+        # float32 sums in another order differ in the last bits: scale the absolute slack to the feature's range
+        # (a frame computed from the wrong samples would be off by far more)
+        atol = 1e-6 * max(1.0, float(np.abs(b).max()) if b.size else 1.0)
+        assert a.shape == b.shape and np.allclose(a, b, rtol=1e-5, atol=atol), name
     assert np.allclose(small.inharm, whole.inharm, rtol=1e-5, equal_nan=True)
     for k, v in whole.shape.items():
         assert np.allclose(small.shape[k], v, rtol=1e-6), k

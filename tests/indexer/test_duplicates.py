@@ -24,6 +24,7 @@ from tessera.indexer.fingerprint import (
 )
 from tessera.indexer.run import IndexParams, run_index
 from tessera.indexer.similarity import IndexSet
+from tessera.indexer.store import IndexStore
 
 SAMPLES = Path("/usr/share/sonic-pi/samples")
 
@@ -101,13 +102,13 @@ def test_transcodes_are_linked_and_answered_once(catalog: Catalog, recordings: d
         add_folder(catalog, folder / recordings[k].name, "CC0-1.0", "Sonic Pi contributors")
     items = {i.filename: i.id for i in catalog.list_items(ItemFilter(), 10, 0)[0]}
     index_dir = tmp_path / "index"
-    report = run_index(catalog, index_dir, IndexParams(), workers=2)
+    report = run_index(IndexStore(catalog.db), index_dir, IndexParams(), workers=2)
     assert (report.indexed, report.failed) == (4, 0)
     flac, mp3, ogg, other = (catalog.get_item(items[n]) for n in ("take.flac", "take.mp3", "take.ogg", "other.flac"))
     # the lossless copy is the one kept in search
     assert flac.duplicate_of is None and mp3.duplicate_of == flac.id and ogg.duplicate_of == flac.id
     assert other.duplicate_of is None
-    assert sorted(catalog.vector_set(EXTRACTOR_VERSION).file_ids.tolist()) == sorted([flac.id, other.id])
+    assert sorted(IndexStore(catalog.db).vector_set(EXTRACTOR_VERSION).file_ids.tolist()) == sorted([flac.id, other.id])
     # similar-item answers, even for the MP3's own sound, name the recording once
     feats = catalog.get_features(mp3.id)
     assert feats is not None
@@ -122,15 +123,15 @@ def test_a_copy_indexed_later_joins_and_leads_the_group(catalog: Catalog, record
     for k in ("mp3", "ogg"):
         shutil.copy(recordings[k], folder / recordings[k].name)
         add_folder(catalog, folder / recordings[k].name, "CC0-1.0", "x")
-    run_index(catalog, tmp_path / "i", IndexParams(), workers=1)
+    run_index(IndexStore(catalog.db), tmp_path / "i", IndexParams(), workers=1)
     ids = {i.filename: i.id for i in catalog.list_items(ItemFilter(), 10, 0)[0]}
     assert catalog.get_item(ids["take.ogg"]).duplicate_of == ids["take.mp3"]
     # the FLAC arrives in a later run, after both lossy copies are indexed
     shutil.copy(recordings["flac"], folder / "take.flac")
     add_folder(catalog, folder / "take.flac", "CC0-1.0", "x")
-    rep = run_index(catalog, tmp_path / "i", IndexParams(), workers=1)
+    rep = run_index(IndexStore(catalog.db), tmp_path / "i", IndexParams(), workers=1)
     assert (rep.indexed, rep.duplicates) == (1, 1)
     fid = max(i.id for i in catalog.list_items(ItemFilter(), 10, 0)[0])
     assert catalog.get_item(fid).duplicate_of is None
     assert {catalog.get_item(i).duplicate_of for i in ids.values()} == {fid}
-    assert catalog.vector_set(EXTRACTOR_VERSION).file_ids.tolist() == [fid]
+    assert IndexStore(catalog.db).vector_set(EXTRACTOR_VERSION).file_ids.tolist() == [fid]

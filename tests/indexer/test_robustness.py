@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tessera.catalog.store import Catalog, IndexTask, ItemFilter
+from tessera.catalog.store import Catalog, ItemFilter
 from tessera.crawlers.folder import add_folder
 from tessera.indexer.decode import header_info, probe
 from tessera.indexer.run import IndexParams, estimated_peak_bytes, process_one, run_index
+from tessera.indexer.store import IndexStore, IndexTask
 
 SAMPLES = Path("/usr/share/sonic-pi/samples")
 
@@ -46,17 +47,17 @@ def test_a_worker_death_fails_only_its_file(catalog: Catalog, tmp_path: Path) ->
     _loop(600, folder / "long.wav")
     add_folder(catalog, folder, "CC0-1.0", "Sonic Pi contributors")
     params = IndexParams(max_cpu_seconds_per_file=1)
-    report = run_index(catalog, tmp_path / "index", params, workers=2)
+    report = run_index(IndexStore(catalog.db), tmp_path / "index", params, workers=2)
     names = _names(catalog)
     assert report.indexed == 5 and report.failed == 1
     fid, reason = report.failures[0]
     assert names[fid] == "long.wav" and reason.startswith("worker died")
-    assert [(names[i], r) for i, _f, r in catalog.failed_files()] == [("long.wav", reason)]
+    assert [(names[i], r) for i, _f, r in IndexStore(catalog.db).failed_files()] == [("long.wav", reason)]
     # a restart does not crash on the same file again, nor redo finished work
-    again = run_index(catalog, tmp_path / "index", params, workers=2)
+    again = run_index(IndexStore(catalog.db), tmp_path / "index", params, workers=2)
     assert again.total == 0
     # without the limit the same file is fine
-    retried = run_index(catalog, tmp_path / "index", IndexParams(), workers=2, retry_failed=True)
+    retried = run_index(IndexStore(catalog.db), tmp_path / "index", IndexParams(), workers=2, retry_failed=True)
     assert (retried.total, retried.indexed) == (1, 1)
 
 
@@ -124,7 +125,7 @@ def test_truncated_files_are_failed(catalog: Catalog, tmp_path: Path) -> None:
     # registration records what the headers claim, not what is on disk
     assert probe(folder / "cut.wav").duration == pytest.approx(20, abs=0.01)
     add_folder(catalog, folder, "CC0-1.0", "x")
-    report = run_index(catalog, tmp_path / "index", IndexParams(), workers=1)
+    report = run_index(IndexStore(catalog.db), tmp_path / "index", IndexParams(), workers=1)
     names = _names(catalog)
     failed = {names[i]: r for i, r in report.failures}
     assert set(failed) == {"cut.flac", "cut.wav"} and report.indexed == 1

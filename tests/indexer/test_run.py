@@ -9,6 +9,7 @@ from tessera.catalog.store import Catalog, ItemFilter
 from tessera.crawlers.folder import add_folder
 from tessera.indexer.run import IndexParams, run_index
 from tessera.indexer.similarity import IndexSet
+from tessera.indexer.store import IndexStore
 
 
 def test_index_run(catalog: Catalog, corpus_dir: Path, tmp_path: Path) -> None:
@@ -16,10 +17,10 @@ def test_index_run(catalog: Catalog, corpus_dir: Path, tmp_path: Path) -> None:
     assert rep.found == 18 and rep.added == 18
     assert [f for f, _ in rep.unreadable] == ["broken.wav"]
     index_dir = tmp_path / "index"
-    report = run_index(catalog, index_dir, IndexParams(), workers=2)
+    report = run_index(IndexStore(catalog.db), index_dir, IndexParams(), workers=2)
     assert report.total == 18
     assert report.indexed == 16 and report.failed == 2
-    reasons = dict(catalog.failed_files()[i][1:] for i in range(2))
+    reasons = dict(IndexStore(catalog.db).failed_files()[i][1:] for i in range(2))
     assert "cannot decode" in reasons["broken.wav"]
     assert "silent" in reasons["silence.wav"]
     manifest = json.loads((index_dir / "builds" / (index_dir / "CURRENT").read_text() / "manifest.json").read_text())
@@ -29,7 +30,7 @@ def test_index_run(catalog: Catalog, corpus_dir: Path, tmp_path: Path) -> None:
     assert allspace["extractor_version"] and allspace["dimension"] > 50
 
     # incremental: nothing new, nothing redone
-    again = run_index(catalog, index_dir, IndexParams(), workers=1)
+    again = run_index(IndexStore(catalog.db), index_dir, IndexParams(), workers=1)
     assert again.total == 0
 
     # a kick drum's nearest neighbours are mostly kick drums
@@ -45,5 +46,5 @@ def test_index_run(catalog: Catalog, corpus_dir: Path, tmp_path: Path) -> None:
 
 def test_changed_extractor_version_reindexes(catalog: Catalog, corpus_dir: Path, tmp_path: Path) -> None:
     add_folder(catalog, corpus_dir / "bd_haus.flac", "CC0-1.0", "x")
-    run_index(catalog, tmp_path / "i", IndexParams(), workers=1)
-    assert catalog.files_to_index("tessera-frames-0-older") != []
+    run_index(IndexStore(catalog.db), tmp_path / "i", IndexParams(), workers=1)
+    assert IndexStore(catalog.db).files_to_index("tessera-frames-0-older") != []

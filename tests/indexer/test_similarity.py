@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tessera.catalog.store import VectorSet
 from tessera.indexer.decode import decode
 from tessera.indexer.features import extract
 from tessera.indexer.similarity import IndexSet, build, recall_at_10
+from tessera.indexer.store import VectorSet
 
 SAMPLES = Path("/usr/share/sonic-pi/samples")
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tessera.catalog.errors import InvalidInput
-from tessera.catalog.search_store import SearchFilter, SearchStore
-from tessera.catalog.store import Catalog, FeaturesOut, FileIn, RecordIn
+from tessera.catalog.store import Catalog, FileIn, RecordIn
+from tessera.catalog.visibility import OPERATOR
+from tessera.consent.service import ConsentService
+from tessera.core.errors import InvalidInput
+from tessera.indexer.store import FeaturesOut, IndexStore
+from tessera.search.store import SearchFilter, SearchStore
 
 
 def _features(bpm: float, conf: float, key: str, scale: str, tuning: float, flags: list[str],
@@ -35,7 +38,8 @@ def filled(catalog: Catalog) -> dict[str, int]:
         ("pelog scale", r3, "e" * 32, 70.0, 0.5, "D", "major", 38.0, ["mostly_silent"]),
     ]:
         fid, _ = catalog.add_file(rec, FileIn(f"{name}.wav", md5, 1000, url=f"http://x/{name}.wav"))
-        catalog.save_features(fid, _features(bpm, conf, key, scale, tun, flags, 0.5 if name == "kick" else 5.0))
+        IndexStore(catalog.db).save_features(
+            fid, _features(bpm, conf, key, scale, tun, flags, 0.5 if name == "kick" else 5.0))
         ids[name] = fid
     return ids
 
@@ -46,7 +50,7 @@ def _names(store: SearchStore, ids: dict[str, int], flt: SearchFilter) -> set[st
 
 
 def test_filters(catalog: Catalog, filled: dict[str, int]) -> None:
-    st = SearchStore(catalog.db)
+    st = SearchStore(catalog.db, OPERATOR)
     assert _names(st, filled, SearchFilter()) == set(filled)
     assert _names(st, filled, SearchFilter(licence_class="open")) == {"foghorn", "gulls"}
     assert _names(st, filled, SearchFilter(licence_class="commercial")) == {"foghorn", "gulls", "pelog scale"}
@@ -71,18 +75,18 @@ def test_filters(catalog: Catalog, filled: dict[str, int]) -> None:
     assert total == 2 and [r.title for r in rows] == ["gulls.wav"]
 
 
-def test_text_follows_updates_and_consent(catalog: Catalog, filled: dict[str, int]) -> None:
-    st = SearchStore(catalog.db)
+def test_text_follows_updates_and_consent(catalog: Catalog, consent: ConsentService, filled: dict[str, int]) -> None:
+    st = SearchStore(catalog.db, OPERATOR)
     catalog.upsert_record(RecordIn("folder", "/drums", "Drum machine kit", "CC-BY-NC-4.0",
                                    creator="Grace Hopper", description="Electronic percussion"))
     assert _names(st, filled, SearchFilter(text="percussion")) == {"kick", "snare"}
     assert _names(st, filled, SearchFilter(text="snares")) == set()
-    catalog.withdraw("file", str(filled["kick"]), actor="t", reason="t")
+    consent.withdraw("file", str(filled["kick"]), actor="t", reason="t")
     assert _names(st, filled, SearchFilter(text="percussion")) == {"snare"}
 
 
 def test_bad_filters(catalog: Catalog) -> None:
-    st = SearchStore(catalog.db)
+    st = SearchStore(catalog.db, OPERATOR)
     for flt in (SearchFilter(licence_class="free"), SearchFilter(exclude_flags=["loud"]), SearchFilter(key="H"),
                 SearchFilter(bpm_min=130, bpm_max=100), SearchFilter(text="!!!")):
         with pytest.raises(InvalidInput):

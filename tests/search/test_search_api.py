@@ -49,7 +49,7 @@ def test_upload_errors(indexed: Indexed) -> None:
     assert r.status_code == 422 and r.json()["error"]["code"] == "undecodable"
     r = client.post("/api/search")
     assert r.status_code == 422
-    settings = client.app.state.settings  # type: ignore[attr-defined]
+    settings = client.app.state.services.settings  # type: ignore[attr-defined]
     before, settings.max_upload_bytes = settings.max_upload_bytes, 1000
     try:
         r = client.post("/api/search", files={"file": ("big.wav", b"RIFF" + b"\0" * 5000, "audio/wav")})

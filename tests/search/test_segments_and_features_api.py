@@ -15,10 +15,13 @@ import soundfile as sf
 from fastapi.testclient import TestClient
 
 from tessera.api.app import create_app
-from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog, ItemFilter
+from tessera.catalog.visibility import OPERATOR
+from tessera.compose import build
+from tessera.core.settings import Settings
 from tessera.crawlers.folder import add_folder
 from tessera.indexer.run import IndexParams, run_index
+from tessera.indexer.store import IndexStore
 
 OPEN = ["long_mix.wav", "bd_haus.flac", "sn_dub.flac", "ambi_drone.flac", "mostly_silent.wav"]
 NC = ["bd_tek.flac", "ambi_choir.flac", "guit_harmonics.flac", "sn_zome.flac"]
@@ -36,13 +39,13 @@ def api(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Iterator[
             else:
                 shutil.copy(corpus_dir / n, root / folder / n)
     settings = Settings(data_dir=root / "data", editor_token="t", rate_limit_anonymous=10**6)
-    app = create_app(settings)
-    catalog: Catalog = app.state.catalog
+    app = create_app(build(settings))
+    catalog: Catalog = app.state.services.catalog(OPERATOR)
     add_folder(catalog, root / "open", "CC-BY-4.0", "Sonic Pi contributors")
     add_folder(catalog, root / "nc", "CC-BY-NC-4.0", "Sonic Pi contributors")
-    run_index(catalog, settings.index_dir, IndexParams(), workers=1)
+    run_index(IndexStore(catalog.db), settings.index_dir, IndexParams(), workers=1)
     ids = {r.filename.rsplit(".", 1)[0]: r.id for r in catalog.list_items(ItemFilter(status="indexed"), 100, 0)[0]}
-    assert len(ids) == len(OPEN) + len(NC), catalog.failed_files()
+    assert len(ids) == len(OPEN) + len(NC), IndexStore(catalog.db).failed_files()
     with TestClient(app) as client:
         yield client, ids
 
@@ -55,7 +58,7 @@ def _search(client: TestClient, **params: Any) -> dict[str, Any]:
 
 def test_query_by_segment_id(api: tuple[TestClient, dict[str, int]]) -> None:
     client, ids = api
-    catalog: Catalog = client.app.state.catalog  # type: ignore[attr-defined]
+    catalog: Catalog = client.app.state.services.catalog(OPERATOR)  # type: ignore[attr-defined]
     segs = catalog.get_segments(ids["long_mix"])
     assert len(segs) >= 2, "a 76 s recording is cut into segments"
     # the mix ends with 38 s of ambi_drone: its last segment sounds like the drone
@@ -79,7 +82,7 @@ def test_query_by_segment_id(api: tuple[TestClient, dict[str, int]]) -> None:
 
 def test_feature_filters_combine_with_similarity(api: tuple[TestClient, dict[str, int]]) -> None:
     client, ids = api
-    catalog: Catalog = client.app.state.catalog  # type: ignore[attr-defined]
+    catalog: Catalog = client.app.state.services.catalog(OPERATOR)  # type: ignore[attr-defined]
     feats = {}
     for fid in ids.values():
         row = catalog.get_features(fid)

@@ -24,7 +24,7 @@ LIMIT = 100_000
 def server(indexed: Indexed) -> Iterator[int]:
     client, _ids, _audio = indexed
     app = client.app
-    settings = app.state.settings  # type: ignore[attr-defined]
+    settings = app.state.services.settings  # type: ignore[attr-defined]
     before, settings.max_upload_bytes = settings.max_upload_bytes, LIMIT
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

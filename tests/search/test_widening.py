@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tessera.catalog.search_store import SearchFilter, SearchStore
+from tessera.catalog.visibility import OPERATOR
 from tessera.indexer.dictionary import EXTRACTOR_VERSION
 from tessera.indexer.similarity import IndexSet, SpaceIndex, build
 from tessera.search.query import build_query, search
+from tessera.search.store import SearchFilter, SearchStore
 
 Indexed = tuple[TestClient, dict[str, int], Path]
 
@@ -20,14 +21,14 @@ Indexed = tuple[TestClient, dict[str, int], Path]
 def spaces(indexed: Indexed, tmp_path_factory: pytest.TempPathFactory) -> tuple[SearchStore, SpaceIndex, SpaceIndex]:
     client, _ids, _audio = indexed
     app = client.app
-    vs = app.state.catalog.vector_set(EXTRACTOR_VERSION)  # type: ignore[attr-defined]
+    vs = app.state.services.index_store.vector_set(EXTRACTOR_VERSION)  # type: ignore[attr-defined]
     d = tmp_path_factory.mktemp("hnsw")
     manifest = build(vs, d, spaces=["all"], exact_limit=1)  # HNSW even for a dozen vectors
     assert manifest["spaces"]["all"]["index_type"].startswith("hnsw")
     hnsw = IndexSet(d).space("all")
-    flat = app.state.indexes.space("all")  # type: ignore[attr-defined]
+    flat = app.state.services.indexes.space("all")  # type: ignore[attr-defined]
     assert flat.manifest["index_type"] == "flat"
-    return SearchStore(app.state.db), hnsw, flat  # type: ignore[attr-defined]
+    return SearchStore(app.state.services.db, OPERATOR), hnsw, flat  # type: ignore[attr-defined]
 
 
 def _ids(page: object) -> list[int]:

@@ -9,14 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tessera.catalog.db import Database
-from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog, ItemFilter
-from tessera.catalog.taxonomy_store import TaxonomyStore
+from tessera.catalog.visibility import OPERATOR
+from tessera.core.db import Database
+from tessera.core.settings import Settings
 from tessera.crawlers.folder import add_folder
 from tessera.indexer.run import IndexParams, run_index
+from tessera.indexer.store import IndexStore
 from tessera.taxonomy.cluster import ClusterParams
 from tessera.taxonomy.service import RunReport, run_clustering
+from tessera.taxonomy.store import TaxonomyStore
 
 FIRST = ("bd_", "ambi_", "tabla_")
 SECOND = ("elec_", "guit_", "sn_")
@@ -48,13 +50,13 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory, sonic_pi: Path) -> RealR
     settings.ensure_dirs()
     db = Database(settings.db_url)
     db.migrate()
-    catalog, store = Catalog(db), TaxonomyStore(db)
+    catalog, store = Catalog(db, OPERATOR), TaxonomyStore(db, OPERATOR)
     _copy(sonic_pi, root / "a", FIRST)
     _copy(sonic_pi, root / "b", SECOND)
     add_folder(catalog, root / "a", "CC0-1.0", "Sonic Pi contributors")
-    run_index(catalog, root / "index", IndexParams(), workers=1)
+    run_index(IndexStore(catalog.db), root / "index", IndexParams(), workers=1)
     params = ClusterParams(seed=7)
-    first = run_clustering(catalog, store, params, created_by="tester")
+    first = run_clustering(IndexStore(catalog.db), store, params, created_by="tester")
     store.add_scheme("listeners", "Listeners' words", {"min_net_votes": 1}, "tester", community="test listeners")
     accepted: dict[int, int] = {}
     run = store.get_run(first.run_id)
@@ -63,7 +65,7 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory, sonic_pi: Path) -> RealR
         store.vote(lab["id"], "bob", 1)  # net 1 reaches the rule: accepted
         accepted[lab["id"]] = c["identity_id"]
     add_folder(catalog, root / "b", "CC-BY-4.0", "Sonic Pi contributors")
-    run_index(catalog, root / "index", IndexParams(), workers=1)
-    second = run_clustering(catalog, store, params, created_by="tester")
+    run_index(IndexStore(catalog.db), root / "index", IndexParams(), workers=1)
+    second = run_clustering(IndexStore(catalog.db), store, params, created_by="tester")
     items, _ = catalog.list_items(ItemFilter(), 500, 0)
     return RealRuns(settings, catalog, store, first, second, accepted, {i.id: i.title for i in items})

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from tessera.catalog.store import Catalog, FileIn, RecordIn
-from tessera.catalog.taxonomy_store import ClusterIn, LineageIn, TaxonomyStore
 from tessera.taxonomy.identity import match_identities
+from tessera.taxonomy.store import ClusterIn, LineageIn, TaxonomyStore
 
 
 def make_files(catalog: Catalog, n: int, start: int = 0) -> list[int]:

@@ -11,8 +11,10 @@ from rdflib.namespace import SKOS
 
 from tessera.api.app import create_app
 from tessera.api.routers import taxonomy as taxonomy_router
-from tessera.catalog.settings import Settings
-from tessera.catalog.taxonomy_store import TaxonomyStore
+from tessera.catalog.visibility import OPERATOR
+from tessera.compose import build
+from tessera.core.settings import Settings
+from tessera.taxonomy.store import TaxonomyStore
 from tests.taxonomy.helpers import make_files, save
 
 EDITOR = {"Authorization": "Bearer test-editor-token"}
@@ -20,7 +22,7 @@ EDITOR = {"Authorization": "Bearer test-editor-token"}
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    app = create_app(settings)
+    app = create_app(build(settings))
     if not any(getattr(r, "path", "").startswith("/api/clusterings") for r in app.routes):
         app.include_router(taxonomy_router.router)  # until the lead wires it into create_app
     with TestClient(app) as c:
@@ -30,8 +32,8 @@ def client(settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture
 def run_id(client: TestClient) -> int:
     app = client.app
-    store = TaxonomyStore(app.state.db)  # type: ignore[attr-defined]
-    files = make_files(app.state.catalog, 20)  # type: ignore[attr-defined]
+    store = TaxonomyStore(app.state.services.db, OPERATOR)  # type: ignore[attr-defined]
+    files = make_files(app.state.services.catalog(OPERATOR), 20)  # type: ignore[attr-defined]
     return save(store, files, [0] * 8 + [1] * 8 + [-1] * 4)
 
 
@@ -65,7 +67,7 @@ def test_propose_vote_accept_history_skos(client: TestClient, run_id: int) -> No
     assert client.get("/api/schemes").json()["total"] == 1
 
     # who acts comes from their own key (the bootstrap token cannot name anyone else)
-    accounts = client.app.state.accounts  # type: ignore[attr-defined]
+    accounts = client.app.state.services.accounts  # type: ignore[attr-defined]
     as_ = {}
     for name, role in (("kofi", "editor"), ("ana", "editor"), ("ben", "editor"), ("root", "admin")):
         accounts.add_user(name, role)
@@ -131,7 +133,7 @@ def test_propose_vote_accept_history_skos(client: TestClient, run_id: int) -> No
 
 
 def test_steward_rule_with_user_keys(client: TestClient, run_id: int) -> None:
-    accounts = client.app.state.accounts  # type: ignore[attr-defined]
+    accounts = client.app.state.services.accounts  # type: ignore[attr-defined]
     accounts.add_user("ama", "editor")
     accounts.add_user("bo", "editor")
     ama = {"Authorization": f"Bearer {accounts.issue_key('ama')}", "X-Tessera-User": "someone-else"}

@@ -10,9 +10,10 @@ import typer
 from rdflib import Graph
 from typer.testing import CliRunner
 
-from tessera.catalog.db import Database
 from tessera.catalog.store import Catalog
-from tessera.catalog.taxonomy_store import TaxonomyStore
+from tessera.catalog.visibility import OPERATOR
+from tessera.core.db import Database
+from tessera.taxonomy.store import TaxonomyStore
 from tests.taxonomy.conftest import RealRuns
 from tests.taxonomy.helpers import make_files, save
 
@@ -43,8 +44,8 @@ def test_scheme_label_skos_commands(cli: typer.Typer, tmp_path: Path, monkeypatc
     r = run.invoke(cli, ["scheme", "add", "kin", "--name", "Kin", "--min-net-votes", "1", "--user", "ed"])
     assert r.exit_code == 0, r.output
     db = Database(f"sqlite:///{(tmp_path / 'data' / 'catalog.sqlite').resolve()}")
-    store = TaxonomyStore(db)
-    run_id = save(store, make_files(Catalog(db), 10), [0] * 10)
+    store = TaxonomyStore(db, OPERATOR)
+    run_id = save(store, make_files(Catalog(db, OPERATOR), 10), [0] * 10)
     cid = store.get_run(run_id)["clusters_detail"][0]["id"]
     r = run.invoke(cli, ["label", "propose", "kin", "hum", "--lang", "en", "--cluster", str(cid), "--json",
                          "--user", "ed"])

@@ -3,16 +3,17 @@ filter and export manifests (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from tessera.catalog.dataset_store import DatasetStore, MemberIn
-from tessera.catalog.db import Database
-from tessera.catalog.search_store import SearchFilter, SearchStore
 from tessera.catalog.store import Catalog
-from tessera.catalog.taxonomy_store import TaxonomyStore
+from tessera.catalog.visibility import OPERATOR
+from tessera.core.db import Database
+from tessera.datasets.store import DatasetStore, MemberIn
+from tessera.search.store import SearchFilter, SearchStore
+from tessera.taxonomy.store import TaxonomyStore
 from tests.taxonomy.helpers import make_files, save
 
 
 def test_absorbed_labels_follow_the_survivor(db: Database, catalog: Catalog) -> None:
-    store = TaxonomyStore(db)
+    store = TaxonomyStore(db, OPERATOR)
     f = make_files(catalog, 30)
     r1 = save(store, f, [0] * 12 + [1] * 10 + [2] * 8)
     c = {x["label"]: x for x in store.get_run(r1)["clusters_detail"]}
@@ -39,12 +40,12 @@ def test_absorbed_labels_follow_the_survivor(db: Database, catalog: Catalog) -> 
     assert {x["text"] for x in detail["labels"]} == {"bruma", "Nebel", "haze"}
 
     # the label filter reaches every member of the surviving cluster, not only the absorbed one's old members
-    search = SearchStore(db)
+    search = SearchStore(db, OPERATOR)
     assert search.matching_ids(SearchFilter(label="nebel")) == set(f)
     assert search.matching_ids(SearchFilter(label="haze", label_scheme="s")) == set(f)
 
     # export manifests carry the absorbed labels too
-    ds = DatasetStore(db)
+    ds = DatasetStore(db, OPERATOR)
     d = ds.create("fog", [MemberIn(x) for x in f[:3]], created_by="ed")
     b = ds.export_bundle(d.id)
     assert b.clustering is not None and b.clustering["run_id"] == r3

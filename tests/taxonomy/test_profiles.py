@@ -10,11 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tessera.api.app import create_app
-from tessera.catalog.db import Database
-from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
+from tessera.catalog.visibility import OPERATOR
+from tessera.compose import build
+from tessera.core.db import Database
+from tessera.core.settings import Settings
 from tessera.crawlers.folder import add_folder
 from tessera.indexer.run import IndexParams, run_index
+from tessera.indexer.store import IndexStore
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,7 @@ def profiled(tmp_path_factory: pytest.TempPathFactory, sonic_pi: Path) -> Iterat
     settings.ensure_dirs()
     db = Database(settings.db_url)
     db.migrate()
-    catalog = Catalog(db)
+    catalog = Catalog(db, OPERATOR)
     records: dict[str, int] = {}
     for name, files in groups.items():
         d = root / name
@@ -40,9 +43,9 @@ def profiled(tmp_path_factory: pytest.TempPathFactory, sonic_pi: Path) -> Iterat
             shutil.copy(f, d / f.name)
         rep = add_folder(catalog, d, "CC0-1.0", "Sonic Pi contributors", title=name)
         records[name] = rep.record_id
-    run_index(catalog, settings.index_dir, IndexParams(), workers=1)
+    run_index(IndexStore(catalog.db), settings.index_dir, IndexParams(), workers=1)
     db.dispose()
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(build(settings))) as client:
         yield client, records
 
 

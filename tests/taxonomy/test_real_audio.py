@@ -6,6 +6,7 @@ import numpy as np
 
 from tessera.indexer.dictionary import EXTRACTOR_VERSION
 from tessera.indexer.spaces import Standardiser, get_space
+from tessera.indexer.store import IndexStore
 from tessera.taxonomy.cluster import ClusterParams, cluster_vectors
 from tessera.taxonomy.identity import CONTINUED, DISSOLVED, MERGED, SPLIT
 from tests.taxonomy.conftest import RealRuns
@@ -49,7 +50,7 @@ def test_groups_follow_the_sound(real_runs: RealRuns) -> None:
 
 
 def test_same_seed_same_result(real_runs: RealRuns) -> None:
-    vs = real_runs.catalog.vector_set(EXTRACTOR_VERSION, segments=False)
+    vs = IndexStore(real_runs.catalog.db).vector_set(EXTRACTOR_VERSION, segments=False)
     z = Standardiser.fit(get_space("all"), vs.matrix).transform(vs.matrix)
     a = cluster_vectors(z, ClusterParams(seed=3))
     b = cluster_vectors(z, ClusterParams(seed=3))

@@ -8,18 +8,19 @@ import pytest
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import SKOS
 
-from tessera.catalog.db import Database
-from tessera.catalog.errors import Conflict, InvalidInput, NotFound
 from tessera.catalog.store import Catalog
-from tessera.catalog.taxonomy_store import TaxonomyStore, valid_language_tag
+from tessera.catalog.visibility import OPERATOR
+from tessera.core.db import Database
+from tessera.core.errors import Conflict, InvalidInput, NotFound
 from tessera.taxonomy.errors import NotAllowed
 from tessera.taxonomy.skos import serialise
+from tessera.taxonomy.store import TaxonomyStore, valid_language_tag
 from tests.taxonomy.helpers import make_files, save
 
 
 @pytest.fixture
 def store(db: Database) -> TaxonomyStore:
-    return TaxonomyStore(db)
+    return TaxonomyStore(db, OPERATOR)
 
 
 def test_labels_survive_reclustering_and_lineage_is_recorded(catalog: Catalog, store: TaxonomyStore) -> None:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, field_validator
 
-from tessera import consent
+from tessera.accounts.store import Principal
 from tessera.api.auth import require
-from tessera.api.deps import Paged, get_catalog, get_settings, page
-from tessera.catalog.accounts import OPT_OUT_KINDS, ROLES, AccountStore, Principal
-from tessera.catalog.settings import Settings
-from tessera.catalog.store import Catalog
+from tessera.api.deps import AccountsDep, ConsentDep, Paged, page
+from tessera.core.vocab import OPT_OUT_KINDS, ROLES, ConsentScope, OptOutKind, Role
 
 router = APIRouter(prefix="/api", tags=["consent and accounts"])
 
@@ -22,13 +20,8 @@ Moderator = Annotated[Principal, Depends(require("moderator"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
-def get_accounts(request: Request) -> AccountStore:
-    acc: AccountStore = request.app.state.accounts
-    return acc
-
-
 class ConsentTarget(BaseModel):
-    scope: Literal["file", "record", "creator"] = Field(description="one file, a source record, or a creator")
+    scope: ConsentScope = Field(description="one file, a source record, or a creator")
     target: str = Field(min_length=1, max_length=512, description="item id, record id or creator name")
     reason: str | None = Field(default=None, max_length=2000)
 
@@ -50,26 +43,22 @@ class ConsentPeriod(ConsentTarget):
 
 
 @router.post("/consent/withdrawals", status_code=201, summary="Withdraw consent (moderators, for rights holders)")
-def withdraw(body: ConsentTarget, who: Moderator, catalog: Annotated[Catalog, Depends(get_catalog)],
-             settings: Annotated[Settings, Depends(get_settings)], request: Request) -> dict[str, Any]:
-    w = consent.withdraw(catalog, settings, body.scope, body.target, who.name, body.reason)
-    request.app.state.indexes.refresh()
+def withdraw(body: ConsentTarget, who: Moderator, consent: ConsentDep) -> dict[str, Any]:
+    w = consent.withdraw(body.scope, body.target, who.name, body.reason)
     return {"withdrawn": w.file_ids, "deleted_cache_files": w.deleted_cache_files, "index_build": w.index_build,
             "dataset_versions": [{"dataset_id": d, "version": v} for d, v in w.dataset_versions]}
 
 
 @router.post("/consent/periods", status_code=201, summary="Give consent for a period (it expires by itself)")
-def period(body: ConsentPeriod, who: Moderator, catalog: Annotated[Catalog, Depends(get_catalog)]
-           ) -> dict[str, Any]:
-    ids = consent.set_period(catalog, body.scope, body.target, body.expires_at, who.name, body.reason)
+def period(body: ConsentPeriod, who: Moderator, consent: ConsentDep) -> dict[str, Any]:
+    ids = consent.set_period(body.scope, body.target, body.expires_at, who.name, body.reason)
     return {"files": ids, "expires_at": body.expires_at}
 
 
 @router.get("/consent/events", summary="The consent audit log (no content, only who/what/when/why)")
-def events(request: Request, _: Moderator, catalog: Annotated[Catalog, Depends(get_catalog)],
-           pg: Paged) -> dict[str, Any]:
+def events(request: Request, _: Moderator, consent: ConsentDep, pg: Paged) -> dict[str, Any]:
     limit, offset = pg.limit, pg.offset
-    evs = catalog.consent_events()
+    evs = consent.events()
     items = [{"id": e.id, "scope": e.scope, "target": e.target, "action": e.action, "actor": e.actor,
               "reason": e.reason, "expires_at": e.expires_at, "files": e.file_ids, "at": e.at}
              for e in evs[offset:offset + limit]]
@@ -77,22 +66,20 @@ def events(request: Request, _: Moderator, catalog: Annotated[Catalog, Depends(g
 
 
 class OptOutIn(BaseModel):
-    kind: Literal["creator", "orcid", "ia_uploader", "zenodo_community"]
+    kind: OptOutKind
     value: str = Field(min_length=1, max_length=512)
     reason: str | None = Field(default=None, max_length=2000)
 
 
 @router.post("/opt-outs", status_code=201, summary="Stop future crawls from harvesting these works")
-def add_opt_out(body: OptOutIn, who: Moderator, accounts: Annotated[AccountStore, Depends(get_accounts)]
-                ) -> dict[str, Any]:
-    return {"id": accounts.add_opt_out(body.kind, body.value, body.reason, who.name), "kinds": OPT_OUT_KINDS}
+def add_opt_out(body: OptOutIn, who: Moderator, consent: ConsentDep) -> dict[str, Any]:
+    return {"id": consent.add_opt_out(body.kind, body.value, body.reason, who.name), "kinds": OPT_OUT_KINDS}
 
 
 @router.get("/opt-outs", summary="The opt-out registry")
-def list_opt_outs(request: Request, _: Moderator, accounts: Annotated[AccountStore, Depends(get_accounts)],
-                  pg: Paged) -> dict[str, Any]:
+def list_opt_outs(request: Request, _: Moderator, consent: ConsentDep, pg: Paged) -> dict[str, Any]:
     limit, offset = pg.limit, pg.offset
-    rows = accounts.list_opt_outs()
+    rows = consent.opt_outs()
     items = [{"id": r.id, "kind": r.kind, "value": r.value, "reason": r.reason, "created_by": r.created_by,
               "created_at": r.created_at} for r in rows[offset:offset + limit]]
     return page(request, items, len(rows), limit, offset)
@@ -100,16 +87,16 @@ def list_opt_outs(request: Request, _: Moderator, accounts: Annotated[AccountSto
 
 class UserIn(BaseModel):
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@-]+$")
-    role: Literal["editor", "moderator", "admin"]
+    role: Role
 
 
 @router.post("/users", status_code=201, summary="Create a user (admins)")
-def add_user(body: UserIn, who: Admin, accounts: Annotated[AccountStore, Depends(get_accounts)]) -> dict[str, Any]:
+def add_user(body: UserIn, who: Admin, accounts: AccountsDep) -> dict[str, Any]:
     return {"id": accounts.add_user(body.name, body.role, actor=who.name), "name": body.name, "role": body.role}
 
 
 @router.get("/users", summary="Users, roles and their active key prefixes (admins)")
-def users(request: Request, _: Admin, accounts: Annotated[AccountStore, Depends(get_accounts)],
+def users(request: Request, _: Admin, accounts: AccountsDep,
           pg: Paged) -> dict[str, Any]:
     rows = accounts.list_users()
     items = [{"name": n, "role": r, "keys": k} for n, r, k in rows[pg.offset:pg.offset + pg.limit]]
@@ -118,12 +105,12 @@ def users(request: Request, _: Admin, accounts: Annotated[AccountStore, Depends(
 
 @router.post("/users/{name}/keys", status_code=201, summary="Issue an API key; shown once (admins)")
 def issue_key(name: Annotated[str, PathParam(max_length=128)], who: Admin,
-              accounts: Annotated[AccountStore, Depends(get_accounts)]) -> dict[str, Any]:
+              accounts: AccountsDep) -> dict[str, Any]:
     return {"key": accounts.issue_key(name, actor=who.name), "roles": ROLES}
 
 
 @router.delete("/keys/{prefix}", summary="Revoke an API key (admins)")
 def revoke_key(prefix: Annotated[str, PathParam(max_length=16)], who: Admin,
-               accounts: Annotated[AccountStore, Depends(get_accounts)]) -> dict[str, Any]:
+               accounts: AccountsDep) -> dict[str, Any]:
     accounts.revoke_key(prefix, actor=who.name)
     return {"revoked": prefix}

@@ -15,35 +15,22 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
-from tessera.api import errors
 from tessera.api.auth import current
-from tessera.api.deps import Paged, page, require_editor
-from tessera.api.errors import ApiError
-from tessera.api.routers.items import get_indexes
-from tessera.api.routers.search import get_search_store
+from tessera.api.deps import DatasetsDep, IndexesDep, Paged, SearchStoreDep, get_protocols, page, require_editor
 from tessera.api.schemas import ID_MAX, DbId
-from tessera.catalog.dataset_models import Dataset, DatasetVersion
-from tessera.catalog.dataset_store import DatasetStore, MemberIn
-from tessera.catalog.errors import InvalidInput
-from tessera.catalog.search_store import SearchFilter, SearchStore
-from tessera.datasets.export import ExportError, export
+from tessera.core.errors import InvalidInput, Unauthorized
+from tessera.datasets.export import export
 from tessera.datasets.licence_summary import summarise
+from tessera.datasets.models import Dataset, DatasetVersion
+from tessera.datasets.store import MemberIn
 from tessera.indexer.similarity import IndexSet
 from tessera.search.query import build_query, search
+from tessera.search.store import SearchFilter, SearchStore
 
 router = APIRouter(prefix="/api", tags=["datasets"])
-errors.register_status(ExportError, 409)
 
 DatasetId = Annotated[int, PathParam(ge=1, le=ID_MAX)]
 _FILTER_KEYS = {f.name for f in fields(SearchFilter)}
-
-
-def get_dataset_store(request: Request) -> DatasetStore:
-    st: DatasetStore | None = getattr(request.app.state, "dataset_store", None)
-    if st is None:
-        st = DatasetStore(request.app.state.db)
-        request.app.state.dataset_store = st
-    return st
 
 
 class MemberRef(BaseModel):
@@ -146,9 +133,9 @@ def _from_query(fq: FromQuery, store: SearchStore, indexes: IndexSet) -> tuple[l
 def create_dataset(
     body: DatasetCreate,
     who: Annotated[str, Depends(require_editor)],
-    datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
-    store: Annotated[SearchStore, Depends(get_search_store)],
-    indexes: Annotated[IndexSet, Depends(get_indexes)],
+    datasets: DatasetsDep,
+    store: SearchStoreDep,
+    indexes: IndexesDep,
 ) -> DatasetOut:
     members = _members(body.members)
     origin: dict[str, Any] = {"kind": "manual"}
@@ -162,7 +149,7 @@ def create_dataset(
 @router.get("/datasets", summary="List datasets")
 def list_datasets(
     request: Request,
-    datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
+    datasets: DatasetsDep,
     pg: Paged,
 ) -> dict[str, Any]:
     rows, total = datasets.list_datasets(pg.limit, pg.offset)
@@ -171,12 +158,10 @@ def list_datasets(
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetOut, summary="A dataset with its newest version")
 def get_dataset(request: Request, dataset_id: DatasetId,
-                datasets: Annotated[DatasetStore, Depends(get_dataset_store)]) -> DatasetOut:
-    from tessera.api.routers.moderation import get_moderation
-
+                datasets: DatasetsDep) -> DatasetOut:
     d = datasets.get(dataset_id)
     out = dataset_out(d, datasets.version(dataset_id))
-    out.protocol_labels = get_moderation(request).protocol_labels("dataset", d.id)[0]
+    out.protocol_labels = get_protocols(request).protocol_labels("dataset", d.id)[0]
     return out
 
 
@@ -186,7 +171,7 @@ def edit_dataset(
     dataset_id: DatasetId,
     body: DatasetEdit,
     who: Annotated[str, Depends(require_editor)],
-    datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
+    datasets: DatasetsDep,
 ) -> DatasetOut:
     changes: dict[str, str | None] = {k: getattr(body, k) for k in ("description", "notes")
                                       if k in body.model_fields_set}
@@ -200,7 +185,7 @@ def change_members(
     dataset_id: DatasetId,
     body: MembersChange,
     who: Annotated[str, Depends(require_editor)],
-    datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
+    datasets: DatasetsDep,
 ) -> VersionOut:
     v = datasets.change(dataset_id, _members(body.add), _members(body.remove), body.notes, who)
     return version_out(v, True)
@@ -210,7 +195,7 @@ def change_members(
 def versions(
     request: Request,
     dataset_id: DatasetId,
-    datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
+    datasets: DatasetsDep,
     pg: Paged,
     with_members: bool = False,
 ) -> dict[str, Any]:
@@ -225,12 +210,12 @@ def versions(
 @router.get("/datasets/{dataset_id}/licence", summary="What the members' licences allow together")
 def licence(
     dataset_id: DatasetId,
-    datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
+    datasets: DatasetsDep,
     version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
 ) -> dict[str, Any]:
     b = datasets.export_bundle(dataset_id, version)
     active = [m for m in b.members if m.status == "active"]
-    from tessera.catalog.licences import licence_for_spdx
+    from tessera.core.licences import licence_for_spdx
 
     nd = sum(1 for m in active if m.segment_id is not None and licence_for_spdx(m.licence_spdx).no_derivatives)
     out = summarise([m.licence_spdx for m in active], segments_from_nd=nd).as_dict()
@@ -242,7 +227,7 @@ def licence(
 def export_dataset(
     request: Request,
     dataset_id: DatasetId,
-    datasets: Annotated[DatasetStore, Depends(get_dataset_store)],
+    datasets: DatasetsDep,
     version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
     with_audio: Annotated[bool, Query(description="bundle the full audio (needs an API key)")] = False,
     clustering_run: Annotated[int | None, Query(ge=1, le=ID_MAX, description=(
@@ -251,7 +236,7 @@ def export_dataset(
 ) -> FileResponse:
     # bundled audio is bulk full-resolution streaming: never for the anonymous public
     if with_audio and current(request).role == "anonymous":
-        raise ApiError(401, "unauthorized", "an export with audio needs an API key (Authorization: Bearer <key>)")
+        raise Unauthorized("an export with audio needs an API key (Authorization: Bearer <key>)")
     b = datasets.export_bundle(dataset_id, version, clustering_run)
     tmp = Path(tempfile.mkdtemp(prefix="tessera-export-"))
     try:

@@ -8,24 +8,28 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response, StreamingResponse
 
 from tessera.api.auth import current
-from tessera.api.deps import Paged, get_catalog, get_settings, page
-from tessera.api.errors import ApiError
+from tessera.api.deps import CatalogDep, IndexesDep, Paged, get_protocols, get_search_store, get_settings, page
+from tessera.api.errors import AudioUnavailable, BadRange, NotIndexed
 from tessera.api.schemas import ID_MAX, ItemDetail, ItemPage, Neighbour, SimilarOut, item_out, segment_out
-from tessera.catalog.store import Catalog, ItemFilter
+from tessera.catalog.store import ItemFilter
+from tessera.core.errors import Unauthorized
+from tessera.core.vocab import LicenceClass, SourceKind
 from tessera.indexer.dictionary import dictionary
-from tessera.indexer.similarity import IndexSet
 from tessera.indexer.spaces import describe_spaces
+from tessera.search.query import build_query, search
+from tessera.search.store import SearchFilter
 
 router = APIRouter(prefix="/api", tags=["items"])
 
 ItemId = Annotated[int, PathParam(ge=1, le=ID_MAX, description="item id")]
 SpaceName = Literal["all", "timbre", "rhythm", "tonal"]
+LICENCE_CLASS_HELP = ("open: any use (no NC, no ND); commercial: commercial use allowed (no NC); "
+                      "derivatives: derivatives allowed (no ND); restricted: NC or ND")
 CHUNK = 256 * 1024
 _AUDIO_TYPES = {".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg",
                 ".opus": "audio/ogg", ".wav": "audio/wav", ".aiff": "audio/aiff", ".aif": "audio/aiff",
@@ -34,9 +38,7 @@ _AUDIO_TYPES = {".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg"
 
 def protocols(request: Request, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """Cultural protocol labels of these items (their own and their record's): shown wherever an item is."""
-    from tessera.catalog.moderation import ModerationStore
-
-    return ModerationStore(request.app.state.db).protocol_labels_for_items(ids)
+    return get_protocols(request).protocol_labels_for_items(ids)
 
 
 def cache_control(request: Request, item_id: int) -> str:
@@ -48,19 +50,14 @@ def cache_control(request: Request, item_id: int) -> str:
     return f"{'private' if restricted else 'public'}, max-age={settings.audio_cache_seconds}"
 
 
-def get_indexes(request: Request) -> IndexSet:
-    idx: IndexSet = request.app.state.indexes
-    return idx
-
-
 @router.get("/items", response_model=ItemPage, summary="List visible items")
 def list_items(
     request: Request,
-    catalog: Annotated[Catalog, Depends(get_catalog)],
+    catalog: CatalogDep,
     pg: Paged,
     licence: Annotated[str | None, Query(max_length=200, description="SPDX id, e.g. CC0-1.0")] = None,
-    licence_class: Annotated[Literal["open", "restricted"] | None, Query()] = None,
-    source: Annotated[Literal["folder", "zenodo", "internet_archive"] | None, Query()] = None,
+    licence_class: Annotated[LicenceClass | None, Query(description=LICENCE_CLASS_HELP)] = None,
+    source: Annotated[SourceKind | None, Query()] = None,
     record_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
     status: Annotated[Literal["pending", "indexed", "failed"] | None, Query()] = None,
 ) -> dict[str, Any]:
@@ -73,7 +70,7 @@ def list_items(
 
 
 @router.get("/items/{item_id}", response_model=ItemDetail, summary="One item with its features")
-def get_item(request: Request, item_id: ItemId, catalog: Annotated[Catalog, Depends(get_catalog)]) -> ItemDetail:
+def get_item(request: Request, item_id: ItemId, catalog: CatalogDep) -> ItemDetail:
     f = catalog.get_item(item_id)
     feats = catalog.get_features(item_id)
     base = item_out(f, quality=feats.quality if feats else None, protocol=protocols(request, [item_id]))
@@ -88,35 +85,30 @@ def get_item(request: Request, item_id: ItemId, catalog: Annotated[Catalog, Depe
 def similar(
     request: Request,
     item_id: ItemId,
-    catalog: Annotated[Catalog, Depends(get_catalog)],
-    indexes: Annotated[IndexSet, Depends(get_indexes)],
+    catalog: CatalogDep,
+    indexes: IndexesDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     space: Annotated[SpaceName, Query()] = "all",
 ) -> SimilarOut:
     f = catalog.get_item(item_id)
     feats = catalog.get_features(item_id)
     if feats is None:
-        raise ApiError(409, "not_indexed", f"item {item_id} has no features yet (status: {f.status})",
+        raise NotIndexed(f"item {item_id} has no features yet (status: {f.status})",
                        status=f.status)
-    idx = indexes.space(space)
-    query = np.frombuffer(feats.vector, dtype=np.float32)
-    exclude = {item_id}
-    if f.duplicate_of:
-        exclude.add(f.duplicate_of)
-    # ask for a few more than k: hits withdrawn since the last build are dropped below
-    hits = idx.search(query, k + 8, exclude_files=exclude)
-    rows = catalog.get_items([h.file_id for h in hits])
+    # the one search path: item, segment and upload queries rank and filter the same way
+    store = get_search_store(request)
+    found = search(store, indexes.space(space), build_query(store, items=[item_id]), SearchFilter(), limit=k, offset=0)
+    rows = catalog.get_items([h.file_id for h in found.hits])
     prot = protocols(request, list(rows))
     out = []
-    for h in hits:
+    for h in found.hits:
         row = rows.get(h.file_id)
         if row is None:
             continue
         is_seg = h.segment_id is not None
-        out.append(Neighbour(item=item_out(row, protocol=prot), distance=h.distance, segment_id=h.segment_id,
-                             start=h.start if is_seg else None, end=h.end if is_seg else None))
-        if len(out) == k:
-            break
+        out.append(Neighbour(item=item_out(row, protocol=prot), distance=float(h.distance or 0.0),
+                             segment_id=h.segment_id, start=h.start if is_seg else None,
+                             end=h.end if is_seg else None))
     return SimilarOut(query=item_id, space=space, k=k, items=out)
 
 
@@ -141,14 +133,14 @@ def _file_iter(path: Path, start: int, length: int) -> Iterator[bytes]:
 def audio(
     request: Request,
     item_id: ItemId,
-    catalog: Annotated[Catalog, Depends(get_catalog)],
+    catalog: CatalogDep,
     range_header: Annotated[str | None, Header(alias="range", max_length=200)] = None,
 ) -> Response:
     if get_settings(request).audio_requires_key and current(request).role == "anonymous":
-        raise ApiError(401, "unauthorized", "full-resolution audio needs an API key on this server")
+        raise Unauthorized("full-resolution audio needs an API key on this server")
     f = catalog.get_item(item_id)
     if not f.path or not Path(f.path).is_file():
-        raise ApiError(404, "audio_unavailable", f"the audio of item {item_id} is not held here",
+        raise AudioUnavailable(f"the audio of item {item_id} is not held here",
                        file_url=f.url)
     path = Path(f.path)
     size = path.stat().st_size
@@ -159,7 +151,7 @@ def audio(
         start: int
         end: int
         if not m or (not m.group(1) and not m.group(2)):
-            raise ApiError(416, "bad_range", "only single byte ranges are supported", size=size)
+            raise BadRange("only single byte ranges are supported", size=size)
         if m.group(1):
             start = int(m.group(1))
             end = int(m.group(2)) if m.group(2) else size - 1
@@ -179,7 +171,7 @@ def audio(
 
 @router.get("/items/{item_id}/preview", summary="A short, light preview (first 20 s, mono Ogg Vorbis); open to all",
             responses={200: {"content": {"audio/ogg": {}}}})
-def preview(request: Request, item_id: ItemId, catalog: Annotated[Catalog, Depends(get_catalog)]) -> Response:
+def preview(request: Request, item_id: ItemId, catalog: CatalogDep) -> Response:
     from starlette.responses import FileResponse
 
     from tessera.indexer.errors import DecodeError
@@ -189,11 +181,11 @@ def preview(request: Request, item_id: ItemId, catalog: Annotated[Catalog, Depen
     dest = preview_path(get_settings(request).previews_dir, item_id)
     if not dest.is_file():
         if not f.path or not Path(f.path).is_file():
-            raise ApiError(404, "audio_unavailable", f"the audio of item {item_id} is not held here", file_url=f.url)
+            raise AudioUnavailable(f"the audio of item {item_id} is not held here", file_url=f.url)
         try:
             make_preview(Path(f.path), dest)
         except DecodeError as exc:
-            raise ApiError(422, "undecodable", f"no preview: {exc}") from exc
+            raise DecodeError(f"no preview: {exc}") from exc
     return FileResponse(dest, media_type="audio/ogg", headers={"Cache-Control": cache_control(request, item_id)})
 
 
@@ -203,7 +195,7 @@ def features() -> dict[str, Any]:
 
 
 @router.get("/spaces", summary="Similarity spaces and the state of their indexes")
-def spaces(indexes: Annotated[IndexSet, Depends(get_indexes)]) -> dict[str, Any]:
+def spaces(indexes: IndexesDep) -> dict[str, Any]:
     indexes.refresh()
     built = indexes.manifest.get("spaces", {})
     items = []

@@ -8,18 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
-from tessera import consent
+from tessera.accounts.store import Principal
 from tessera.api.auth import current, require
-from tessera.api.deps import Paged, get_catalog, get_settings, page
-from tessera.api.errors import ApiError
-from tessera.api.routers.consent import get_accounts
+from tessera.api.deps import AccountsDep, ConsentDep, ModerationDep, Paged, ProtocolsDep, TaxonomyDep, page
 from tessera.api.schemas import ID_MAX, DbId
-from tessera.catalog.accounts import AccountStore, Principal
-from tessera.catalog.moderation import ModerationStore
-from tessera.catalog.protocols import KINDS
-from tessera.catalog.settings import Settings
-from tessera.catalog.store import Catalog
-from tessera.catalog.taxonomy_store import TaxonomyStore
+from tessera.core.errors import Conflict, InvalidInput, Unauthorized
+from tessera.core.vocab import KINDS
 
 router = APIRouter(prefix="/api", tags=["moderation"])
 
@@ -29,15 +23,8 @@ Id = Annotated[int, PathParam(ge=1, le=ID_MAX)]
 MonthDay = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
 
 
-def get_moderation(request: Request) -> ModerationStore:
-    st: ModerationStore | None = getattr(request.app.state, "moderation", None)
-    if st is None:
-        st = request.app.state.moderation = ModerationStore(request.app.state.db)
-    return st
-
-
-Store = Annotated[ModerationStore, Depends(get_moderation)]
-Accounts = Annotated[AccountStore, Depends(get_accounts)]
+Store = ModerationDep
+Accounts = AccountsDep
 
 
 # -- sign-in ------------------------------------------------------------------------------
@@ -56,7 +43,7 @@ class UserOut(BaseModel):
 def login(body: LoginIn, accounts: Accounts) -> dict[str, Any]:
     got = accounts.login(body.name, body.password)
     if got is None:
-        raise ApiError(401, "unauthorized", "wrong name or password")
+        raise Unauthorized("wrong name or password")
     key, who, expires = got
     return {"token": key, "user": UserOut(name=who.name, role=who.role, communities=list(who.communities)),
             "expires_at": expires.isoformat()}
@@ -124,27 +111,23 @@ def get_report(report_id: Id, who: Moderator, store: Store) -> dict[str, Any]:
 
 
 @router.post("/reports/{report_id}/resolve", summary="Act on a report (moderators); every action is audited")
-def resolve(report_id: Id, body: ResolveIn, request: Request, who: Moderator, store: Store,
-            catalog: Annotated[Catalog, Depends(get_catalog)],
-            settings: Annotated[Settings, Depends(get_settings)]) -> dict[str, Any]:
+def resolve(report_id: Id, body: ResolveIn, who: Moderator, store: Store, consent: ConsentDep,
+            taxonomy: TaxonomyDep) -> dict[str, Any]:
     r = store.get_report(report_id)
     if r["status"] != "open":
-        raise ApiError(409, "conflict", f"report {report_id} is already {r['status']}", status=r["status"])
+        raise Conflict(f"report {report_id} is already {r['status']}", status=r["status"])
     kind = r["target_kind"]
     if body.action == "withdraw_item":
         if kind != "item":
-            raise ApiError(422, "invalid_input", "withdraw_item acts on item reports")
-        consent.withdraw(catalog, settings, "file", str(r["target_id"]), who.name,
-                         f"report {report_id}: {r['reason']}")
-        request.app.state.indexes.refresh()
+            raise InvalidInput("withdraw_item acts on item reports")
+        consent.withdraw("file", str(r["target_id"]), who.name, f"report {report_id}: {r['reason']}")
     elif body.action in ("remove_label", "purge_label"):
         if kind != "label":
-            raise ApiError(422, "invalid_input", f"{body.action} acts on label reports")
+            raise InvalidInput(f"{body.action} acts on label reports")
         if body.action == "purge_label":
             store.purge_label(r["target_id"], who.name, body.note)
         else:
-            TaxonomyStore(request.app.state.db).remove_label(r["target_id"], who.name, f"report {report_id}",
-                                                             privileged=True)
+            taxonomy.remove_label(r["target_id"], who.name, f"report {report_id}", privileged=True)
     status = "dismissed" if body.action == "dismiss" else "resolved"
     return store.close_report(report_id, status, body.action, body.note, who.name)
 
@@ -180,7 +163,7 @@ def protocol_kinds() -> list[dict[str, Any]]:
 
 
 @router.get("/protocol-labels", summary="Cultural protocol labels, optionally of one target")
-def list_protocol_labels(request: Request, store: Store, pg: Paged,
+def list_protocol_labels(request: Request, store: ProtocolsDep, pg: Paged,
                          target_kind: Literal["item", "record", "dataset"] | None = None,
                          target_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None
                          ) -> dict[str, Any]:
@@ -190,12 +173,12 @@ def list_protocol_labels(request: Request, store: Store, pg: Paged,
 
 @router.post("/protocol-labels", status_code=201, summary="Put a TK/BC label on an item, record or dataset "
              "(moderators, on behalf of the community)")
-def add_protocol_label(body: ProtocolIn, who: Moderator, store: Store) -> dict[str, Any]:
+def add_protocol_label(body: ProtocolIn, who: Moderator, store: ProtocolsDep) -> dict[str, Any]:
     return store.add_protocol_label(body.target_kind, body.target_id, body.code, body.community, body.text,
                                     who.name, body.season_start, body.season_end)
 
 
 @router.delete("/protocol-labels/{label_id}", summary="Take a protocol label off (moderators)")
-def remove_protocol_label(label_id: Id, who: Moderator, store: Store) -> dict[str, Any]:
+def remove_protocol_label(label_id: Id, who: Moderator, store: ProtocolsDep) -> dict[str, Any]:
     store.remove_protocol_label(label_id, who.name)
     return {"removed": label_id}

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from tessera.api.auth import current
-from tessera.api.deps import Paged, get_catalog, page
-from tessera.catalog.store import Catalog
+from tessera.api.deps import CrawlStoreDep, Paged, page
 
 router = APIRouter()
 
@@ -27,13 +26,13 @@ def _redacted(detail: str | None) -> str | None:
 @router.get("/api/rejected")
 def list_rejected(
     request: Request,
+    crawls: CrawlStoreDep,
     pg: Paged,
     kind: str | None = Query(None, max_length=32, description="zenodo | internet_archive | folder"),
     reason: str | None = Query(None, max_length=64, description="e.g. no_licence, licence_not_open, no_audio"),
-    catalog: Catalog = Depends(get_catalog),
 ) -> dict[str, Any]:
     limit, offset = pg.limit, pg.offset
-    rows, total = catalog.list_rejected(limit, offset, kind=kind, reason=reason)
+    rows, total = crawls.list_rejected(limit, offset, kind=kind, reason=reason)
     moderator = current(request).at_least("moderator")
     items = [
         {

@@ -11,13 +11,12 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
-from tessera.api import errors
-from tessera.api.deps import Page, get_settings, page, paginated
-from tessera.api.routers.items import SpaceName, get_indexes, protocols
+from tessera.api.deps import IndexesDep, Page, SearchStoreDep, get_catalog, get_settings, page, paginated
+from tessera.api.routers.items import LICENCE_CLASS_HELP, SpaceName, protocols
 from tessera.api.schemas import ID_MAX, DbId, item_out
-from tessera.catalog.search_store import SearchFilter, SearchStore
+from tessera.core.vocab import LicenceClass, SourceKind
 from tessera.indexer.similarity import IndexSet
-from tessera.search.errors import BadQuery, Undecodable, UnsupportedFormat, UploadTooLarge
+from tessera.search.errors import UploadTooLarge
 from tessera.search.query import (
     DEFAULT_LAMBDA,
     SearchPage,
@@ -25,19 +24,14 @@ from tessera.search.query import (
     search,
     upload_vector,
 )
-from tessera.search.query import (
-    Query as SearchQuery,
-)
+from tessera.search.query import Query as SearchQuery
+from tessera.search.store import SearchFilter, SearchStore
 
 router = APIRouter(prefix="/api", tags=["search"])
 
 # room for the multipart boundary, part headers and the small form fields around the file
 MULTIPART_OVERHEAD = 64 * 1024
 
-errors.register_status(UploadTooLarge, 413)
-errors.register_status(UnsupportedFormat, 415)
-errors.register_status(BadQuery, 422)
-errors.register_status(Undecodable, 422)
 
 Ids = Annotated[list[DbId], Query(max_length=20)]
 Paged = Annotated[Page, paginated(default=20, max_offset=10**6)]
@@ -94,19 +88,10 @@ class UploadLimitRoute(APIRoute):
         return limited
 
 
-def get_search_store(request: Request) -> SearchStore:
-    st: SearchStore | None = getattr(request.app.state, "search_store", None)
-    if st is None:  # built once, lazily, so create_app needs no change beyond including the router
-        st = SearchStore(request.app.state.db)
-        request.app.state.search_store = st
-    return st
-
-
 def filters(
     licence: Annotated[str | None, Query(max_length=200, description="one SPDX id")] = None,
-    licence_class: Annotated[Literal["open", "commercial", "derivatives"] | None, Query(
-        description="open: free for any use; commercial: no NC; derivatives: no ND")] = None,
-    source: Annotated[Literal["folder", "zenodo", "internet_archive"] | None, Query()] = None,
+    licence_class: Annotated[LicenceClass | None, Query(description=LICENCE_CLASS_HELP)] = None,
+    source: Annotated[SourceKind | None, Query()] = None,
     record_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
     creator: Annotated[str | None, Query(max_length=200)] = None,
     duration_min: Annotated[float | None, Query(ge=0, le=1e6)] = None,
@@ -152,7 +137,7 @@ def _answer(request: Request, store: SearchStore, result: SearchPage, limit: int
 
 
 def store_items(request: Request, ids: list[int]) -> dict[int, Any]:
-    items: dict[int, Any] = request.app.state.catalog.get_items(ids)
+    items: dict[int, Any] = get_catalog(request).get_items(ids)
     return items
 
 
@@ -166,8 +151,8 @@ def _run(request: Request, store: SearchStore, indexes: IndexSet, flt: SearchFil
 @router.get("/search", summary="Search by items or segments (or browse with filters only)")
 def search_get(
     request: Request,
-    store: Annotated[SearchStore, Depends(get_search_store)],
-    indexes: Annotated[IndexSet, Depends(get_indexes)],
+    store: SearchStoreDep,
+    indexes: IndexesDep,
     flt: Annotated[SearchFilter, Depends(filters)],
     pg: Paged,
     item: Ids = [],  # noqa: B006
@@ -183,8 +168,8 @@ def search_get(
 
 async def search_upload(
     request: Request,
-    store: Annotated[SearchStore, Depends(get_search_store)],
-    indexes: Annotated[IndexSet, Depends(get_indexes)],
+    store: SearchStoreDep,
+    indexes: IndexesDep,
     flt: Annotated[SearchFilter, Depends(filters)],
     file: Annotated[UploadFile, File(description="WAV, FLAC, Ogg/Opus, MP3, AIFF or M4A")],
     pg: Paged,

@@ -13,34 +13,32 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from tessera.accounts.store import Principal
 from tessera.api.auth import current, require
-from tessera.api.deps import Page, Paged, get_settings, page, paginated
-from tessera.api.errors import ApiError, register_status
+from tessera.api.deps import (
+    CatalogDep,
+    Page,
+    Paged,
+    TaxonomyDep,
+    get_catalog,
+    get_protocols,
+    get_services,
+    get_settings,
+    get_viewer,
+    page,
+    paginated,
+)
 from tessera.api.routers.items import SpaceName
-from tessera.catalog.accounts import Principal
-from tessera.catalog.errors import NotFound
-from tessera.catalog.store import Catalog
-from tessera.catalog.taxonomy_store import TaxonomyStore
+from tessera.core.errors import NotFound, PageTooLarge
 from tessera.taxonomy import skos
-from tessera.taxonomy.errors import NotAllowed, NothingToCluster
 
 router = APIRouter(prefix="/api", tags=["taxonomy"])
-register_status(NotAllowed, 403)
-register_status(NothingToCluster, 409)
 
 Editor = Annotated[Principal, Depends(require("editor"))]
 Id = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 
 
-def get_taxonomy(request: Request) -> TaxonomyStore:
-    store: TaxonomyStore | None = getattr(request.app.state, "taxonomy", None)
-    if store is None:  # built once per app, from the app's own database
-        store = TaxonomyStore(request.app.state.db)
-        request.app.state.taxonomy = store
-    return store
-
-
-Store = Annotated[TaxonomyStore, Depends(get_taxonomy)]
+Store = TaxonomyDep
 
 
 
@@ -97,7 +95,7 @@ def get_run(request: Request, run_id: Id, store: Store,
     limit = points_limit
     if current(request).role == "anonymous":
         if limit is not None and limit > cap:
-            raise ApiError(403, "page_too_large", f"more than {cap} map points need an API key", max_limit=cap)
+            raise PageTooLarge(f"more than {cap} map points need an API key", max_limit=cap)
         limit = limit or cap
     run = store.get_run(run_id)
     points = run.get("points", [])
@@ -192,31 +190,35 @@ def _profiles(request: Request, space: str) -> Any:
     """
     from datetime import UTC, datetime
 
-    from tessera.catalog.moderation import ModerationStore
-    from tessera.catalog.protocols import current_viewer
+    import numpy as np
+
     from tessera.indexer.dictionary import EXTRACTOR_VERSION
     from tessera.indexer.spaces import Standardiser, get_space
     from tessera.taxonomy.profiles import RecordProfiles
 
-    idx = request.app.state.indexes
+    services = get_services(request)
+    idx = services.indexes
     idx.refresh()
     build = idx.current_build()
-    visibility = (current_viewer(), ModerationStore(request.app.state.db).protocol_fingerprint(),
+    visibility = (get_viewer(request), get_protocols(request).protocol_fingerprint(),
                   datetime.now(UTC).strftime("%m-%d"))
     key = (space, build, visibility)
     cache: dict[Any, Any] | None = getattr(request.app.state, "record_profiles", None)
     if cache is None:
         cache = request.app.state.record_profiles = {}
     if key not in cache:
-        catalog: Catalog = request.app.state.catalog
-        vs = catalog.vector_set(EXTRACTOR_VERSION, segments=False)
+        catalog = get_catalog(request)
+        visible = catalog.record_ids_of()  # the viewer's items only: protocols apply to profiles too
+        vs = services.index_store.vector_set(EXTRACTOR_VERSION, segments=False)
+        keep = np.isin(vs.file_ids, np.fromiter(visible, dtype=np.int64, count=len(visible)))
+        fids, mat, ends = vs.file_ids[keep], vs.matrix[keep], vs.ends[keep]
         sp = get_space(space)
-        z = Standardiser.fit(sp, vs.matrix).transform(vs.matrix) if len(vs.file_ids) else vs.matrix
+        z = Standardiser.fit(sp, mat).transform(mat) if len(fids) else mat
         for old in [k for k in cache if k[1] != build or k[2][1:] != visibility[1:]]:
             del cache[old]  # stale: another build, or protocol labels changed
         while len(cache) >= 8:  # a few viewers' views; bounded memory
             del cache[next(iter(cache))]
-        cache[key] = RecordProfiles(z, vs.matrix, [int(f) for f in vs.file_ids], catalog.record_ids_of(), vs.ends)
+        cache[key] = RecordProfiles(z, mat, [int(f) for f in fids], visible, ends)
     return cache[key]
 
 
@@ -226,8 +228,8 @@ def _record_brief(r: Any) -> dict[str, Any]:
 
 
 @router.get("/records/{record_id}/profile", summary="How a source record (dataset, archive item) sounds")
-def record_profile(request: Request, record_id: Id, space: Annotated[SpaceName, Query()] = "all") -> dict[str, Any]:
-    catalog: Catalog = request.app.state.catalog
+def record_profile(request: Request, record_id: Id, catalog: CatalogDep,
+                   space: Annotated[SpaceName, Query()] = "all") -> dict[str, Any]:
     rec = catalog.get_record(record_id)
     prof = _profiles(request, space)
     if record_id not in prof:
@@ -238,9 +240,9 @@ def record_profile(request: Request, record_id: Id, space: Annotated[SpaceName, 
 
 
 @router.get("/records/{record_id}/similar", summary="Source records that sound like this one")
-def similar_records(request: Request, record_id: Id, space: Annotated[SpaceName, Query()] = "all",
+def similar_records(request: Request, record_id: Id, catalog: CatalogDep,
+                    space: Annotated[SpaceName, Query()] = "all",
                     k: Annotated[int, Query(ge=1, le=100)] = 10) -> dict[str, Any]:
-    catalog: Catalog = request.app.state.catalog
     rec = catalog.get_record(record_id)
     prof = _profiles(request, space)
     if record_id not in prof:
