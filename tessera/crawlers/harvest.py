@@ -25,6 +25,7 @@ from tessera.catalog.store import Catalog, FileIn, RecordIn
 from tessera.crawlers.archives import (
     ARCHIVE_SUFFIXES,
     ArchiveLimits,
+    RejectedMember,
     extract_audio,
     is_archive_name,
     is_audio_name,
@@ -369,18 +370,21 @@ class Harvester:
                 self.summary.files_skipped_withdrawn += 1
                 continue
             try:
-                files = self._fetch(sf, base)
+                files, refused = self._fetch(sf, base)
             except FetchError as exc:
                 failed = True
                 self.error(item.kind, item.identifier, exc)
                 continue
             except CrawlError as exc:
-                file_rejections.append(exc.code)
-                self.summary.files_rejected[exc.code] += 1
+                refused = [RejectedMember("", exc.code, exc.message)]
+                files = []
+            for member in refused:  # the whole file, or single members of an archive
+                file_rejections.append(member.code)
+                self.summary.files_rejected[member.code] += 1
+                name = f"{sf.filename}/{member.name}" if member.name else sf.filename
                 self.catalog.record_rejected(
-                    item.kind, item.identifier, exc.code, exc.message, filename=sf.filename, url=sf.url
+                    item.kind, item.identifier, member.code, member.reason, filename=name, url=sf.url
                 )
-                continue
             for fin in files:
                 if fin.md5 in blocked_md5s:  # known only once fetched (an archive member, no md5 at the source)
                     if fin.path:
@@ -424,8 +428,9 @@ class Harvester:
         self.summary.harvested += 1
         return "error" if failed else "harvested"
 
-    def _fetch(self, sf: SourceFile, base: Path) -> list[FileIn]:
-        """Download one source file (reusing a verified cached copy) and return the audio it yields."""
+    def _fetch(self, sf: SourceFile, base: Path) -> tuple[list[FileIn], list[RejectedMember]]:
+        """Download one source file (reusing a verified cached copy): the audio it yields, and the
+        members of an archive that were refused."""
         rel = _safe_relpath(sf.filename)
         name = PurePosixPath(rel).name
         dest = base / ".archives" / rel if is_archive_name(sf.filename) else base / rel
@@ -449,13 +454,13 @@ class Harvester:
                     title=sf.title,
                     creator=sf.creator,
                 )
-            ]
+            ], []
         target = base / _archive_folder(rel)
         try:
-            members = extract_audio(dest, target, self.options.archive_limits)
+            got = extract_audio(dest, target, self.options.archive_limits)
         finally:
             dest.unlink(missing_ok=True)  # the extracted audio is what we keep; archives can be huge
-        if not members:
+        if not got.members and not got.rejected:
             raise NoAudio(f"{sf.filename} holds no audio")
         return [
             FileIn(
@@ -467,8 +472,8 @@ class Harvester:
                 format=PurePosixPath(m.name).suffix.lower().lstrip("."),
                 title=PurePosixPath(m.name).stem,
             )
-            for m in members
-        ]
+            for m in got.members
+        ], got.rejected
 
     def _download_verified(self, sf: SourceFile, dest: Path) -> tuple[str, int]:
         """Download, and on a checksum mismatch download again: a damaged transfer is not a bad file.
