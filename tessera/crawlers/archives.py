@@ -80,7 +80,7 @@ def safe_member_name(name: str) -> str:
     return "/".join(parts)
 
 
-def _copy_capped(src: IO[bytes], dest: Path, budget: int, over: CrawlError) -> tuple[int, str]:
+def copy_capped(src: IO[bytes], dest: Path, budget: int, over: CrawlError) -> tuple[int, str]:
     """Copy at most ``budget`` bytes (raising ``over`` beyond), via a temp name and an atomic rename."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
@@ -133,7 +133,7 @@ class _Extractor:
     def copy(self, name: str, rel: str, declared: int, src: IO[bytes]) -> None:
         if declared > self.budget:  # refused on the header's word, before inflating anything
             raise self.over(name, declared)
-        n, md5 = _copy_capped(src, self.dest_dir / rel, self.budget, self.over(name))
+        n, md5 = copy_capped(src, self.dest_dir / rel, self.budget, self.over(name))
         self.budget -= n
         self.names.add(rel)
         self.result.members.append(ExtractedMember(rel, self.dest_dir / rel, n, md5))

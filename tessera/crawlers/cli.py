@@ -19,7 +19,7 @@ from tessera.catalog.settings import Settings
 from tessera.catalog.store import Catalog
 from tessera.crawlers.archives import ArchiveLimits
 from tessera.crawlers.errors import CrawlError
-from tessera.crawlers.harvest import CrawlSummary, Harvester, HarvestOptions, remove_partial_downloads
+from tessera.crawlers.harvest import crawl, remove_partial_downloads
 from tessera.crawlers.http import (
     IA_LIMIT,
     ZENODO_GUEST,
@@ -30,8 +30,10 @@ from tessera.crawlers.http import (
     SlidingWindowLimiter,
     scaled,
 )
-from tessera.crawlers.internet_archive import IACrawler
-from tessera.crawlers.zenodo import ZenodoCrawler
+from tessera.crawlers.intake import Harvester
+from tessera.crawlers.sources.internet_archive import IASource
+from tessera.crawlers.sources.zenodo import ZenodoSource
+from tessera.crawlers.summary import CrawlSummary, HarvestOptions
 
 err_console = Console(stderr=True)
 
@@ -112,19 +114,18 @@ def crawl_zenodo(
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     summary = CrawlSummary(source="zenodo", dry_run=dry_run)
     with PoliteClient(settings.user_agent, limiter, retry, headers=headers) as client:
-        harvester = Harvester(catalog, client, _options(settings, dry_run), summary, progress=progress)
-        crawler = ZenodoCrawler(
-            catalog,
+        source = ZenodoSource(
             client,
             search,
-            harvester,
             settings.zenodo_url,
             page_size=page_size or (100 if token else 25),
+            query=query,
+            community=community,
+            resource_type=resource_type,
         )
+        harvester = Harvester(catalog, source, _options(settings, dry_run), summary, progress=progress)
         try:
-            crawler.crawl(
-                query=query, community=community, resource_type=resource_type, since=since, limit=limit
-            )
+            crawl(source, harvester, since=since, limit=limit)
         finally:
             summary.add_client_stats(client)
     return summary
@@ -147,10 +148,10 @@ def crawl_ia(
     limiter = SlidingWindowLimiter(scaled(IA_LIMIT, 1.0, time_scale))
     summary = CrawlSummary(source="internet_archive", dry_run=dry_run)
     with PoliteClient(settings.user_agent, limiter, retry) as client:
-        harvester = Harvester(catalog, client, _options(settings, dry_run), summary, progress=progress)
-        crawler = IACrawler(catalog, client, harvester, settings.ia_url, page_size=page_size)
+        source = IASource(client, settings.ia_url, page_size=page_size, query=query, collection=collection)
+        harvester = Harvester(catalog, source, _options(settings, dry_run), summary, progress=progress)
         try:
-            crawler.crawl(query=query, collection=collection, since=since, limit=limit)
+            crawl(source, harvester, since=since, limit=limit)
         finally:
             summary.add_client_stats(client)
     return summary

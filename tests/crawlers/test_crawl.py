@@ -27,8 +27,8 @@ from tessera.crawlers.http import (
     SlidingWindowLimiter,
     scaled,
 )
-from tessera.crawlers.internet_archive import choose_files, parse_length
-from tessera.crawlers.zenodo import parse_record
+from tessera.crawlers.sources.internet_archive import choose_files, parse_length
+from tessera.crawlers.sources.zenodo import parse_record
 
 from .conftest import (
     FAST,
