@@ -3,6 +3,6 @@
 Kept so the lead's modules (tessera/cli.py) need no change; the source lives in ``sources/folder.py``.
 """
 
-from tessera.crawlers.sources.folder import AddReport, FolderError, add_folder, find_audio
+from tessera.crawlers.sources.folder import AddReport, FolderError, add_folder
 
-__all__ = ["AddReport", "FolderError", "add_folder", "find_audio"]
+__all__ = ["AddReport", "FolderError", "add_folder"]

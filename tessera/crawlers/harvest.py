@@ -13,10 +13,11 @@ from typing import Any
 
 from tessera.crawlers.errors import FetchError, MalformedRecord, NotFoundAtSource
 from tessera.crawlers.files import remove_partial_downloads
-from tessera.crawlers.intake import Harvester
+from tessera.crawlers.intake import OPTED_OUT, Harvester
 from tessera.crawlers.sources.base import Listed, Source
 
-__all__ = ["crawl", "remove_partial_downloads"]
+# OPTED_OUT stays importable from here: tessera/api/routers/rejected.py names it by this path
+__all__ = ["OPTED_OUT", "crawl", "remove_partial_downloads"]
 
 
 def crawl(source: Source, harvester: Harvester, since: str | None = None, limit: int | None = None) -> None:
