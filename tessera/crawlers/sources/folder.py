@@ -57,70 +57,6 @@ class AddReport:
     unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
-def add_folder(
-    catalog: Catalog,
-    root: Path,
-    licence: str,
-    creator: str,
-    title: str | None = None,
-    source_url: str | None = None,
-    description: str | None = None,
-    on_file: Callable[[Path], None] | None = None,
-) -> AddReport:
-    """Register a folder as one source record; idempotent (same md5 in the record is the same file)."""
-    root = root.expanduser().resolve()
-    if not root.exists():
-        raise FolderError(f"no such file or folder: {root}")
-    lic = licences.normalise(licence)  # refuse unknown licences before touching the catalogue
-    files = find_audio(root)
-    if not files:
-        raise FolderError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {root}")
-    record_id = catalog.upsert_record(
-        RecordIn(
-            kind=KIND,
-            identifier=str(root),
-            title=title or root.name,
-            licence=lic.spdx,
-            creator=creator,
-            description=description,
-            page_url=source_url,
-        )
-    )
-    report = AddReport(record_id=record_id, found=len(files))
-    for path in files:
-        rel = path.relative_to(root).as_posix() if root.is_dir() else path.name
-        try:
-            info = probe(path)
-            duration, sr, ch, fmt = info.duration, info.sample_rate, info.channels, info.format
-        except DecodeError as exc:
-            # still registered: the indexer records it as failed with this reason
-            report.unreadable.append((rel, exc.message))
-            duration = sr = ch = None
-            fmt = path.suffix.lstrip(".").lower()
-        _, created = catalog.add_file(
-            record_id,
-            FileIn(
-                filename=rel,
-                md5=md5_of(path),
-                size=path.stat().st_size,
-                path=str(path),
-                url=f"{source_url.rstrip('/')}/{rel}" if source_url else None,
-                format=fmt,
-                duration=duration,
-                sample_rate=sr,
-                channels=ch,
-                title=path.stem,
-            ),
-        )
-        if created:
-            report.added += 1
-        else:
-            report.unchanged += 1
-        if on_file:
-            on_file(path)
-    return report
-
-
 class FolderSource(Source):
     kind = KIND
 
@@ -141,37 +77,110 @@ class FolderSource(Source):
     def state_key(self) -> str:
         return f"folder:{self.root}"
 
-    def _files(self) -> list[Path]:
+    def audio_paths(self) -> list[Path]:
         if not self.root.exists():
             raise NotFoundAtSource(f"no such file or folder: {self.root}", url=self.root.as_uri())
         return find_audio(self.root)
 
     def list_records(self, state: dict[str, Any], since: str | None) -> Iterator[Listed]:
         """The folder, if a file in it changed since the last run (or ``since``)."""
-        files = self._files()
+        files = self.audio_paths()
         newest = max((p.stat().st_mtime for p in files), default=0.0)
         stamp = datetime.fromtimestamp(newest, UTC).isoformat()
         lower = max(filter(None, [state.get("since"), since]), default=None)
         if lower is None or stamp > lower:
             yield Listed(str(self.root), None, {"since": stamp})
 
-    def record(self, listed: Listed) -> SourceItem:
-        files = []
-        for path in self._files():
-            rel = path.relative_to(self.root).as_posix() if self.root.is_dir() else path.name
-            files.append(SourceFile(filename=rel, url=path.as_uri(), size=path.stat().st_size, md5=md5_of(path),
-                                    format=path.suffix.lstrip(".").lower(), title=path.stem))
-        return SourceItem(kind=KIND, identifier=str(self.root), title=self.title or self.root.name,
-                          licence=self.licence, files=files, creator=self.creator, description=self.description,
-                          page_url=self.source_url)
+    def source_file(self, path: Path) -> SourceFile:
+        """One audio file of the folder, named by its path inside it, with its md5."""
+        rel = path.relative_to(self.root).as_posix() if self.root.is_dir() else path.name
+        return SourceFile(filename=rel, url=path.as_uri(), size=path.stat().st_size, md5=md5_of(path),
+                          format=path.suffix.lstrip(".").lower(), title=path.stem)
 
-    def fetch(self, file: SourceFile, dest: Path, max_bytes: int) -> Download:
+    def path_of(self, file: SourceFile) -> Path:
         path = Path(unquote(urlsplit(file.url).path)).resolve()
         if path != self.root and self.root not in path.parents:  # only files of this folder
             raise NotFoundAtSource(f"{file.url} is not under {self.root}", url=file.url)
+        return path
+
+    def record(self, listed: Listed) -> SourceItem:
+        return SourceItem(kind=KIND, identifier=str(self.root), title=self.title or self.root.name,
+                          licence=self.licence, files=[self.source_file(p) for p in self.audio_paths()],
+                          creator=self.creator, description=self.description, page_url=self.source_url)
+
+    def fetch(self, file: SourceFile, dest: Path, max_bytes: int) -> Download:
+        path = self.path_of(file)
         with path.open("rb") as src:
             size, md5 = copy_capped(src, dest, max_bytes, TooLarge(f"{path} exceeds {max_bytes} bytes"))
         return Download(dest, size, md5)
+
+
+
+def add_folder(
+    catalog: Catalog,
+    root: Path,
+    licence: str,
+    creator: str,
+    title: str | None = None,
+    source_url: str | None = None,
+    description: str | None = None,
+    on_file: Callable[[Path], None] | None = None,
+) -> AddReport:
+    """Register a folder as one source record; idempotent (same md5 in the record is the same file)."""
+    root = root.expanduser().resolve()
+    if not root.exists():
+        raise FolderError(f"no such file or folder: {root}")
+    lic = licences.normalise(licence)  # refuse unknown licences before touching the catalogue
+    # listed and named as the source contract lists them; registered in place, probed, not copied
+    source = FolderSource(root, lic.spdx, creator, title, source_url, description)
+    files = source.audio_paths()
+    if not files:
+        raise FolderError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {root}")
+    record_id = catalog.upsert_record(
+        RecordIn(
+            kind=KIND,
+            identifier=str(root),
+            title=title or root.name,
+            licence=lic.spdx,
+            creator=creator,
+            description=description,
+            page_url=source_url,
+        )
+    )
+    report = AddReport(record_id=record_id, found=len(files))
+    for path in files:
+        sf = source.source_file(path)
+        rel = sf.filename
+        try:
+            info = probe(path)
+            duration, sr, ch, fmt = info.duration, info.sample_rate, info.channels, info.format
+        except DecodeError as exc:
+            # still registered: the indexer records it as failed with this reason
+            report.unreadable.append((rel, exc.message))
+            duration = sr = ch = None
+            fmt = path.suffix.lstrip(".").lower()
+        _, created = catalog.add_file(
+            record_id,
+            FileIn(
+                filename=rel,
+                md5=str(sf.md5),
+                size=path.stat().st_size,
+                path=str(path),
+                url=f"{source_url.rstrip('/')}/{rel}" if source_url else None,
+                format=fmt,
+                duration=duration,
+                sample_rate=sr,
+                channels=ch,
+                title=path.stem,
+            ),
+        )
+        if created:
+            report.added += 1
+        else:
+            report.unchanged += 1
+        if on_file:
+            on_file(path)
+    return report
 
 
 SOURCE = FolderSource
