@@ -281,3 +281,17 @@ def test_a_malformed_record_is_reported_and_skipped(world: World, catalog: Catal
     rows = catalog.list_rejected(10, 0, reason="malformed_record")[0]
     assert [(r.identifier, r.kind) for r in rows] == [(bad, world.source.kind)]
     assert catalog.get_crawl_state(world.source.state_key()).get("failed") == []  # not retried
+
+
+@_by_source()
+def test_a_record_gone_from_the_source_is_reported_and_not_retried(
+    world: World, catalog: Catalog, tmp_path: Path
+) -> None:
+    src = world.source
+    # a record that failed last time and has since disappeared at the source
+    catalog.set_crawl_state(src.kind, src.state_key(), {"failed": ["gone-at-the-source"]})
+    harvester = _harvester(catalog, src, tmp_path)
+    crawl(src, harvester)
+    assert harvester.summary.rejected["not_found"] >= 1 and harvester.summary.errors == 0
+    assert "gone-at-the-source" in {r.identifier for r in catalog.list_rejected(50, 0, reason="not_found")[0]}
+    assert catalog.get_crawl_state(src.state_key())["failed"] == []

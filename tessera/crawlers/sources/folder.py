@@ -104,6 +104,8 @@ class FolderSource(Source):
         return path
 
     def record(self, listed: Listed) -> SourceItem:
+        if listed.identifier != str(self.root):
+            raise NotFoundAtSource(f"{listed.identifier} is not this folder ({self.root})", url=self.root.as_uri())
         return SourceItem(kind=KIND, identifier=str(self.root), title=self.title or self.root.name,
                           licence=self.licence, files=[self.source_file(p) for p in self.audio_paths()],
                           creator=self.creator, description=self.description, page_url=self.source_url)
