@@ -42,7 +42,7 @@ from tessera.catalog.models import AudioFile, FileFeatures, SourceRecord
 from tessera.catalog.store import Catalog
 from tessera.catalog.visibility import OPERATOR
 from tessera.core.db import Database
-from tessera.crawlers.folder import add_folder
+from tessera.crawlers.sources.folder import add_folder
 from tessera.indexer.dictionary import EXTRACTOR_VERSION
 from tessera.indexer.run import IndexParams, run_index
 from tessera.indexer.store import IndexStore

@@ -27,7 +27,7 @@ from tessera.api.app import create_app
 from tessera.catalog.store import ItemFilter
 from tessera.compose import build
 from tessera.core.settings import Settings
-from tessera.crawlers.folder import add_folder
+from tessera.crawlers.sources.folder import add_folder
 from tessera.indexer.run import IndexParams, run_index
 
 SAMPLES = Path("/usr/share/sonic-pi/samples")

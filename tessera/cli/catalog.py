@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
         """Register every audio file under PATH as one source record."""
-        from tessera.crawlers.folder import add_folder
+        from tessera.crawlers.sources.folder import add_folder
 
         try:
             catalog = services().catalog(OPERATOR)

@@ -1,6 +1,6 @@
 """`tessera crawl zenodo|ia` and `tessera rejected`. The lead wires ``register`` into tessera/cli.py.
 
-Runnable on its own as ``python -m tessera.cli.crawl`` (used by the kill-and-resume test).
+Run as ``tessera crawl …`` (``python -m tessera.cli crawl …`` in the kill-and-resume test).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tessera.consent.service import ConsentService
 from tessera.core.settings import Settings
 from tessera.crawlers.archives import ArchiveLimits
 from tessera.crawlers.errors import CrawlError
-from tessera.crawlers.harvest import CrawlSummary, Harvester, HarvestOptions, remove_partial_downloads
+from tessera.crawlers.harvest import crawl, remove_partial_downloads
 from tessera.crawlers.http import (
     IA_LIMIT,
     ZENODO_GUEST,
@@ -33,8 +33,10 @@ from tessera.crawlers.http import (
     SlidingWindowLimiter,
     scaled,
 )
-from tessera.crawlers.internet_archive import IACrawler
-from tessera.crawlers.zenodo import ZenodoCrawler
+from tessera.crawlers.intake import Harvester
+from tessera.crawlers.sources.internet_archive import IASource
+from tessera.crawlers.sources.zenodo import ZenodoSource
+from tessera.crawlers.summary import CrawlSummary, HarvestOptions
 
 err_console = Console(stderr=True)
 
@@ -110,20 +112,19 @@ def crawl_zenodo(
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     summary = CrawlSummary(source="zenodo", dry_run=dry_run)
     with PoliteClient(settings.user_agent, limiter, retry, headers=headers) as client:
-        options = _options(settings, consent or consent_service(catalog.db, settings), dry_run)
-        harvester = Harvester(catalog, client, options, summary, progress=progress)
-        crawler = ZenodoCrawler(
-            catalog,
+        source = ZenodoSource(
             client,
             search,
-            harvester,
             settings.zenodo_url,
             page_size=page_size or (100 if token else 25),
+            query=query,
+            community=community,
+            resource_type=resource_type,
         )
+        options = _options(settings, consent or consent_service(catalog.db, settings), dry_run)
+        harvester = Harvester(catalog, source, options, summary, progress=progress)
         try:
-            crawler.crawl(
-                query=query, community=community, resource_type=resource_type, since=since, limit=limit
-            )
+            crawl(source, harvester, since=since, limit=limit)
         finally:
             summary.add_client_stats(client)
     return summary
@@ -147,11 +148,11 @@ def crawl_ia(
     limiter = SlidingWindowLimiter(scaled(IA_LIMIT, 1.0, time_scale))
     summary = CrawlSummary(source="internet_archive", dry_run=dry_run)
     with PoliteClient(settings.user_agent, limiter, retry) as client:
+        source = IASource(client, settings.ia_url, page_size=page_size, query=query, collection=collection)
         options = _options(settings, consent or consent_service(catalog.db, settings), dry_run)
-        harvester = Harvester(catalog, client, options, summary, progress=progress)
-        crawler = IACrawler(catalog, client, harvester, settings.ia_url, page_size=page_size)
+        harvester = Harvester(catalog, source, options, summary, progress=progress)
         try:
-            crawler.crawl(query=query, collection=collection, since=since, limit=limit)
+            crawl(source, harvester, since=since, limit=limit)
         finally:
             summary.add_client_stats(client)
     return summary

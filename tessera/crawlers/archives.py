@@ -1,9 +1,12 @@
-"""Safe extraction of the audio members of zip and tar archives.
+"""Safe extraction of the audio members of zip and tar archives, member by member.
 
 An archive from the network is hostile until proven otherwise: member names may climb out of the
-target (``../``, absolute paths, drive letters), members may be links or devices, and sizes in the
-headers may lie (bombs). We extract only audio members, to names we build ourselves, counting the
-bytes actually written against the caps.
+target (``../``, absolute paths, drive letters), members may be links or devices, sizes in the headers
+may lie (bombs) and some members may be damaged. Each such member is refused on its own, with its
+reason, and the safe audio members are kept: one bad entry must not cost a record all its good files.
+Only an archive that cannot be opened at all is refused whole (``BadArchive``). We write only audio
+members, to names we build ourselves, counting the bytes actually written against one budget for the
+whole archive, so that many members each under the cap cannot add up to a bomb.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import os
 import stat
 import tarfile
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -22,6 +25,9 @@ from tessera.crawlers.errors import BadArchive, CrawlError, TooLarge, UnsafeArch
 
 AUDIO_EXTENSIONS = frozenset({"wav", "flac", "mp3", "ogg", "opus", "aiff", "aif", "m4a"})
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+# what reading a damaged member can raise (CRC errors, truncated streams, encryption, odd methods)
+_UNREADABLE = (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError, RuntimeError,
+               NotImplementedError)
 
 
 def is_audio_name(name: str) -> bool:
@@ -35,8 +41,8 @@ def is_archive_name(name: str) -> bool:
 @dataclass(frozen=True)
 class ArchiveLimits:
     max_members: int = 10_000
-    max_total_bytes: int = 8 * 1024**3  # uncompressed, all members as declared, audio as written
-    max_ratio: float = 200.0  # uncompressed / compressed, whole archive; audio barely compresses
+    max_total_bytes: int = 8 * 1024**3  # audio as written, all members together
+    max_ratio: float = 200.0  # written / compressed, whole archive; audio barely compresses
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,19 @@ class ExtractedMember:
     path: Path
     size: int
     md5: str
+
+
+@dataclass(frozen=True)
+class RejectedMember:
+    name: str  # as the archive names it (escaped if unprintable: it ends up in the catalogue)
+    code: str  # a CrawlError code: unsafe_archive, too_large, bad_archive
+    reason: str
+
+
+@dataclass
+class Extraction:
+    members: list[ExtractedMember] = field(default_factory=list)
+    rejected: list[RejectedMember] = field(default_factory=list)
 
 
 def safe_member_name(name: str) -> str:
@@ -61,7 +80,7 @@ def safe_member_name(name: str) -> str:
     return "/".join(parts)
 
 
-def _copy_capped(src: IO[bytes], dest: Path, budget: int, over: CrawlError) -> tuple[int, str]:
+def copy_capped(src: IO[bytes], dest: Path, budget: int, over: CrawlError) -> tuple[int, str]:
     """Copy at most ``budget`` bytes (raising ``over`` beyond), via a temp name and an atomic rename."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
@@ -81,102 +100,142 @@ def _copy_capped(src: IO[bytes], dest: Path, budget: int, over: CrawlError) -> t
     return n, md5.hexdigest()
 
 
-def _zip_members(zf: zipfile.ZipFile) -> Iterator[tuple[str, bool, int]]:
-    for info in zf.infolist():
-        ftype = stat.S_IFMT(info.external_attr >> 16)  # 0 when the creator stored no file type
-        if info.is_dir():
-            continue
-        if ftype and ftype != stat.S_IFREG:
-            raise UnsafeArchive(f"zip member {info.filename!r} is a link or special file")
-        yield info.filename, True, info.file_size
+class _Extractor:
+    """The running state of one extraction: the byte budget left and what was kept or refused."""
+
+    def __init__(self, archive: Path, dest_dir: Path, limits: ArchiveLimits) -> None:
+        self.dest_dir = dest_dir
+        self.limits = limits
+        compressed = max(1, archive.stat().st_size)
+        ratio_cap = int(compressed * limits.max_ratio)
+        self.budget = min(limits.max_total_bytes, ratio_cap)
+        # the binding cap names the reason: a bomb says more than "too large"
+        self.bomb = ratio_cap < limits.max_total_bytes
+        self.result = Extraction()
+        self.names: set[str] = set()
+
+    def reject(self, name: str, exc: CrawlError) -> None:
+        shown = name if name.isprintable() else repr(name)
+        self.result.rejected.append(RejectedMember(shown, exc.code, exc.message))
+
+    def over(self, name: str, size: int | None = None) -> CrawlError:
+        what = f"{name!r} ({size} bytes)" if size is not None else repr(name)
+        if self.bomb:
+            return UnsafeArchive(f"member {what} expands the archive beyond {self.limits.max_ratio:g}x")
+        return TooLarge(f"member {what} takes the audio beyond {self.limits.max_total_bytes} bytes")
+
+    def checked_name(self, name: str) -> str:
+        rel = safe_member_name(name)
+        if rel in self.names:  # a second member landing on the same file would overwrite the first
+            raise UnsafeArchive(f"duplicate member path {name!r}")
+        return rel
+
+    def copy(self, name: str, rel: str, declared: int, src: IO[bytes]) -> None:
+        if declared > self.budget:  # refused on the header's word, before inflating anything
+            raise self.over(name, declared)
+        n, md5 = copy_capped(src, self.dest_dir / rel, self.budget, self.over(name))
+        self.budget -= n
+        self.names.add(rel)
+        self.result.members.append(ExtractedMember(rel, self.dest_dir / rel, n, md5))
+
+    def too_many(self, name: str) -> None:
+        self.reject(name, TooLarge(
+            f"more than {self.limits.max_members} members: {name!r} and those after it were not read"))
 
 
-def extract_audio(archive: Path, dest_dir: Path, limits: ArchiveLimits) -> list[ExtractedMember]:
-    """Extract the audio members of ``archive`` under ``dest_dir``; refuse the whole archive if unsafe.
+def extract_audio(archive: Path, dest_dir: Path, limits: ArchiveLimits) -> Extraction:
+    """Extract the safe audio members of ``archive`` under ``dest_dir`` and list the refused ones.
 
-    Names and types are checked for every member (not only audio), since a hostile entry is a reason to
-    distrust the archive as a whole. Caps: member count and total uncompressed size (``too_large``),
-    compression ratio (``unsafe_archive``), checked on the declared sizes before writing anything and
-    again, cumulatively over all members, on the bytes actually written. A refused archive leaves none
-    of its members behind.
+    Raises ``BadArchive`` only when the archive cannot be opened at all. Unsafe members (names that
+    escape, links, devices; tars are also checked by ``tarfile.data_filter``) are reported whatever
+    their type; audio members that are too large for what is left of the budget, or unreadable, are
+    reported too. Members beyond ``max_members`` are not read (one report covers them).
     """
-    out: list[ExtractedMember] = []
-    try:
-        _extract(archive, dest_dir, limits, out)
-    except BaseException:
-        for m in out:
-            m.path.unlink(missing_ok=True)
-        raise
-    return out
-
-
-def _extract(archive: Path, dest_dir: Path, limits: ArchiveLimits, out: list[ExtractedMember]) -> None:
-    compressed = max(1, archive.stat().st_size)
-    ratio_cap = int(compressed * limits.max_ratio)
-
-    def check_declared(total: int, audio: int) -> None:
-        if total > ratio_cap:  # a bomb first: it says more than "too large"
-            raise UnsafeArchive(f"compression ratio {total / compressed:.0f} (cap {limits.max_ratio:g})")
-        if audio > limits.max_total_bytes:
-            raise TooLarge(f"audio members declare {audio} bytes (cap {limits.max_total_bytes})")
-
-    written = 0
-
-    def copy(src: IO[bytes], rel: str) -> None:
-        nonlocal written
-        # one budget for the whole archive, so many members each under the cap cannot add up to a bomb
-        if ratio_cap < limits.max_total_bytes:
-            over: CrawlError = UnsafeArchive(f"archive expands beyond {limits.max_ratio:g}x while writing {rel}")
-        else:
-            over = TooLarge(f"audio members exceed {limits.max_total_bytes} bytes while writing {rel}")
-        n, md5 = _copy_capped(src, dest_dir / rel, min(limits.max_total_bytes, ratio_cap) - written, over)
-        written += n
-        out.append(ExtractedMember(rel, dest_dir / rel, n, md5))
-
+    ex = _Extractor(archive, dest_dir, limits)
     try:
         if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                infos = list(zf.infolist())
-                if len(infos) > limits.max_members:
-                    raise TooLarge(f"{len(infos)} members (cap {limits.max_members})")
-                check_declared(
-                    sum(i.file_size for i in infos), sum(i.file_size for i in infos if is_audio_name(i.filename))
-                )
-                members = list(_zip_members(zf))
-                for name, _, _ in members:
-                    safe_member_name(name)
-                for name, _, _ in members:
-                    if is_audio_name(name):
-                        with zf.open(name) as src:
-                            copy(src, safe_member_name(name))
-            return
-        if tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as tf:
-                tinfos: list[tarfile.TarInfo] = []
-                declared = audio = 0
-                # a streaming read, checked member by member: reading the next header of a compressed
-                # tar means inflating everything before it, so a lie is caught before we inflate a bomb
-                for ti in tf:
-                    tinfos.append(ti)
-                    if len(tinfos) > limits.max_members:
-                        raise TooLarge(f"more than {limits.max_members} members")
-                    safe_member_name(ti.name)
-                    if ti.issym() or ti.islnk():
-                        raise UnsafeArchive(f"tar member {ti.name!r} is a link")
-                    if not (ti.isfile() or ti.isdir()):
-                        raise UnsafeArchive(f"tar member {ti.name!r} is a device or special file")
-                    declared += ti.size if ti.isfile() else 0
-                    audio += ti.size if ti.isfile() and is_audio_name(ti.name) else 0
-                    check_declared(declared, audio)
-                for ti in tinfos:
-                    if not ti.isfile() or not is_audio_name(ti.name):
-                        continue
-                    member = tf.extractfile(ti)
-                    if member is None:
-                        continue
-                    with member:
-                        copy(member, safe_member_name(ti.name))
-            return
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+            _extract_zip(archive, ex)
+        elif tarfile.is_tarfile(archive):
+            _extract_tar(archive, ex)
+        else:
+            raise BadArchive(f"{archive.name} is neither a zip nor a tar archive")
+    except BaseException:
+        for m in ex.result.members:
+            m.path.unlink(missing_ok=True)
+        raise
+    return ex.result
+
+
+def _extract_zip(archive: Path, ex: _Extractor) -> None:
+    try:
+        zf = zipfile.ZipFile(archive)
+    except _UNREADABLE as exc:
         raise BadArchive(f"cannot read archive {archive.name}: {exc}") from exc
-    raise BadArchive(f"{archive.name} is neither a zip nor a tar archive")
+    with zf:
+        for i, info in enumerate(zf.infolist()):
+            if i >= ex.limits.max_members:
+                ex.too_many(info.filename)
+                return
+            if info.is_dir():
+                continue
+            try:
+                rel = ex.checked_name(info.filename)
+                ftype = stat.S_IFMT(info.external_attr >> 16)  # 0 when the creator stored no file type
+                if ftype and ftype != stat.S_IFREG:
+                    raise UnsafeArchive(f"zip member {info.filename!r} is a link or special file")
+                if not is_audio_name(info.filename):
+                    continue
+                with zf.open(info) as src:
+                    ex.copy(info.filename, rel, info.file_size, src)
+            except CrawlError as exc:
+                ex.reject(info.filename, exc)
+            except _UNREADABLE as exc:
+                ex.reject(info.filename, BadArchive(f"cannot read member {info.filename!r}: {exc}"))
+
+
+def _extract_tar(archive: Path, ex: _Extractor) -> None:
+    try:
+        tf = tarfile.open(archive)  # noqa: SIM115  (closed by the with below: only opening refuses all)
+    except _UNREADABLE as exc:
+        raise BadArchive(f"cannot read archive {archive.name}: {exc}") from exc
+    with tf:
+        # a streaming read, member by member: reading the next header of a compressed tar inflates
+        # everything before it, so each member is checked before the next is touched
+        members = iter(tf)
+        count = 0
+        while True:
+            try:
+                ti = next(members, None)
+            except _UNREADABLE as exc:  # damaged past this point: keep what came before
+                ex.reject(f"(after member {count})", BadArchive(f"the rest of {archive.name} is unreadable: {exc}"))
+                return
+            if ti is None:
+                return
+            count += 1
+            if count > ex.limits.max_members:
+                ex.too_many(ti.name)
+                return
+            try:
+                _tar_member(tf, ti, ex)
+            except CrawlError as exc:
+                ex.reject(ti.name, exc)
+            except _UNREADABLE as exc:
+                ex.reject(ti.name, BadArchive(f"cannot read member {ti.name!r}: {exc}"))
+
+
+def _tar_member(tf: tarfile.TarFile, ti: tarfile.TarInfo, ex: _Extractor) -> None:
+    rel = ex.checked_name(ti.name)
+    if ti.issym() or ti.islnk():
+        raise UnsafeArchive(f"tar member {ti.name!r} is a link")
+    if not (ti.isfile() or ti.isdir()):
+        raise UnsafeArchive(f"tar member {ti.name!r} is a device or special file")
+    try:  # a second opinion: the standard library's own rules for extracting untrusted tars
+        tarfile.data_filter(ti, str(ex.dest_dir))
+    except tarfile.FilterError as exc:
+        raise UnsafeArchive(f"tar member {ti.name!r} refused by tarfile.data_filter: {exc}") from exc
+    if not ti.isfile() or not is_audio_name(ti.name):
+        return
+    src = tf.extractfile(ti)
+    if src is not None:
+        with src:
+            ex.copy(ti.name, rel, ti.size, src)

@@ -44,3 +44,9 @@ class BadArchive(CrawlError):
 
 class NoAudio(CrawlError):
     code = "no_audio"
+
+
+class MalformedRecord(CrawlError):
+    """A record whose JSON does not have the shape its source's parser needs: reported, then skipped."""
+
+    code = "malformed_record"

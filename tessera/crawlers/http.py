@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -140,7 +140,6 @@ class ClientStats:
     retries: int = 0
     rate_limited: int = 0
     waited: float = 0.0
-    by_status: dict[int, int] = field(default_factory=dict)
 
 
 _RETRY_STATUSES = {500, 502, 503, 504, 408}
@@ -149,7 +148,7 @@ _RETRY_STATUSES = {500, 502, 503, 504, 408}
 class PoliteClient:
     """One httpx client per source, with the limiter(s) that apply to every request.
 
-    ``extra_limiters`` lets a caller add a stricter limiter for some requests (Zenodo search).
+    ``limiters`` of ``get_json`` add a stricter limiter for some requests (Zenodo search).
     """
 
     def __init__(
@@ -272,7 +271,6 @@ class PoliteClient:
     ) -> Any:
         """One GET: the handled 200, or an exception saying what to do next."""
         with self._http.stream("GET", url, params=params) as resp:
-            self.stats.by_status[resp.status_code] = self.stats.by_status.get(resp.status_code, 0) + 1
             self._note_quota(resp)
             if resp.status_code == 429:
                 limited += 1
@@ -315,7 +313,6 @@ class PoliteClient:
         dest: Path,
         max_bytes: int,
         expected_size: int | None = None,
-        limiters: list[SlidingWindowLimiter] | None = None,
     ) -> Download:
         """Stream to a temp name beside ``dest``, then rename atomically: a killed run leaves no half file."""
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -342,7 +339,7 @@ class PoliteClient:
                 tmp.unlink(missing_ok=True)
             return Download(dest, size, md5.hexdigest())
 
-        result: Download = self._request(url, None, limiters or [], handle)
+        result: Download = self._request(url, None, [], handle)
         return result
 
 

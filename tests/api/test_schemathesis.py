@@ -24,7 +24,7 @@ from tessera.catalog.visibility import OPERATOR
 from tessera.compose import build
 from tessera.core.db import Database
 from tessera.core.settings import Settings
-from tessera.crawlers.folder import add_folder
+from tessera.crawlers.sources.folder import add_folder
 from tessera.indexer.run import IndexParams, run_index
 from tessera.indexer.store import IndexStore
 

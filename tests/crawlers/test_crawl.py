@@ -29,10 +29,10 @@ from tessera.crawlers.http import (
     SlidingWindowLimiter,
     scaled,
 )
-from tessera.crawlers.internet_archive import choose_files, parse_length
 from tessera.crawlers.models import CrawlState, RejectedRecord
+from tessera.crawlers.sources.internet_archive import choose_files, parse_length
+from tessera.crawlers.sources.zenodo import parse_record
 from tessera.crawlers.store import CrawlStore
-from tessera.crawlers.zenodo import parse_record
 
 from .conftest import (
     FAST,
@@ -116,22 +116,23 @@ def test_ia_file_choice_and_length() -> None:
 def test_archive_extraction_is_safe(tmp_path: Path) -> None:
     lim = ArchiveLimits(max_members=10, max_total_bytes=1 << 20, max_ratio=50)
     for name, data in {
-        "slip.zip": zip_bytes({"../x.wav": b"RIFF"}),
-        "abs.zip": zip_bytes({"/etc/x.wav": b"1"}),
-        "bomb.zip": zip_bytes({"a.wav": b"\0" * (2 << 20)}),
+        "slip.zip": zip_bytes({"../x.wav": b"RIFF", "ok.wav": b"RIFF"}),
+        "abs.zip": zip_bytes({"/etc/x.wav": b"1", "ok.wav": b"RIFF"}),
+        "bomb.zip": zip_bytes({"a.wav": b"\0" * (2 << 20), "ok.wav": b"RIFF"}),
     }.items():
         p = tmp_path / name
         p.write_bytes(data)
-        with pytest.raises(UnsafeArchive):
-            extract_audio(p, tmp_path / "out", lim)
+        got = extract_audio(p, tmp_path / f"{name}.out", lim)
+        assert [m.name for m in got.members] == ["ok.wav"], name
+        assert [r.code for r in got.rejected] == [UnsafeArchive.code], name
     # a symlink member in a zip
     p = tmp_path / "link.zip"
     with zipfile.ZipFile(p, "w") as zf:
         info = zipfile.ZipInfo("l.wav")
         info.external_attr = 0o120777 << 16
         zf.writestr(info, "/etc/passwd")
-    with pytest.raises(UnsafeArchive):
-        extract_audio(p, tmp_path / "out", lim)
+    got = extract_audio(p, tmp_path / "out", lim)
+    assert not got.members and [r.code for r in got.rejected] == [UnsafeArchive.code]
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "out").exists()
 
 

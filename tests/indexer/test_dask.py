@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tessera.catalog.store import Catalog
-from tessera.crawlers.folder import add_folder
+from tessera.crawlers.sources.folder import add_folder
 from tessera.indexer.run import IndexParams, run_index
 from tessera.indexer.store import IndexStore
 

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from tessera.catalog.store import Catalog, ItemFilter
-from tessera.crawlers.folder import add_folder
+from tessera.crawlers.sources.folder import add_folder
 from tessera.indexer.decode import decode
 from tessera.indexer.dictionary import EXTRACTOR_VERSION
 from tessera.indexer.features import algorithms

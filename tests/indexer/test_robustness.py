@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from tessera.catalog.store import Catalog, ItemFilter
-from tessera.crawlers.folder import add_folder
+from tessera.crawlers.sources.folder import add_folder
 from tessera.indexer.decode import header_info, probe
 from tessera.indexer.run import IndexParams, estimated_peak_bytes, process_one, run_index
 from tessera.indexer.store import IndexStore, IndexTask

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from tessera.catalog.store import Catalog, ItemFilter
-from tessera.crawlers.folder import add_folder
+from tessera.crawlers.sources.folder import add_folder
 from tessera.indexer.run import IndexParams, run_index
 from tessera.indexer.similarity import IndexSet
 from tessera.indexer.store import IndexStore

@@ -19,7 +19,7 @@ from tessera.catalog.store import Catalog, ItemFilter
 from tessera.catalog.visibility import OPERATOR
 from tessera.compose import build
 from tessera.core.settings import Settings
-from tessera.crawlers.folder import add_folder
+from tessera.crawlers.sources.folder import add_folder
 from tessera.indexer.run import IndexParams, run_index
 from tessera.indexer.store import IndexStore
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tessera.catalog.store import Catalog
 from tessera.crawlers.archives import is_audio_name
-from tessera.crawlers.errors import FetchError, NotFoundAtSource
-from tessera.crawlers.harvest import Harvester, SourceFile, SourceItem, strip_html
-from tessera.crawlers.http import PoliteClient
-from tessera.crawlers.store import CrawlStore
+from tessera.crawlers.errors import MalformedRecord, NotFoundAtSource
+from tessera.crawlers.http import Download, PoliteClient
+from tessera.crawlers.sources.base import Listed, Rejection, Source, SourceFile, SourceItem, strip_html
 
 KIND = "internet_archive"
 LOSSLESS = {"flac", "wav", "aiff", "aif"}
@@ -96,20 +96,29 @@ def choose_files(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def parse_item(meta: dict[str, Any], base_url: str) -> SourceItem:
+    """An item's metadata document as a SourceItem; MalformedRecord if a field has an unexpected type."""
+    try:
+        return _parse_item(meta, base_url)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        ident = meta.get("metadata", {}).get("identifier") if isinstance(meta.get("metadata"), dict) else None
+        raise MalformedRecord(f"Internet Archive item {ident!r} is malformed: {type(exc).__name__}: {exc}") from exc
+
+
+def _parse_item(meta: dict[str, Any], base_url: str) -> SourceItem:
     md = meta.get("metadata") or {}
     ident = str(md.get("identifier") or "")
     base = base_url.rstrip("/")
     collections = _as_list(md.get("collection"))
-    rejection: tuple[str, str] | None = None
+    rejection: Rejection | None = None
     if "etree" in collections:
-        rejection = (
+        rejection = Rejection(
             "live_music_archive",
             "the Live Music Archive allows trading, not Creative Commons reuse",
         )
     elif meta.get("is_dark"):
-        rejection = ("access_restricted", "the item is dark (withdrawn from public access)")
+        rejection = Rejection("access_restricted", "the item is dark (withdrawn from public access)")
     elif md.get("access-restricted-item") in (True, "true"):
-        rejection = ("access_restricted", "the item is access-restricted (lending library)")
+        rejection = Rejection("access_restricted", "the item is access-restricted (lending library)")
     files = []
     for f in choose_files(meta.get("files") or []):
         name = str(f["name"])
@@ -165,68 +174,41 @@ def build_q(query: str | None, collection: str | None, since: str | None) -> str
     return " AND ".join(parts)
 
 
-class IACrawler:
+class IASource(Source):
+    """The scrape API, cursor-paged in passes: a pass asks for what changed since the previous pass
+    started, and a killed or limited run resumes its pass at the page and position it reached."""
+
+    kind = KIND
+
     def __init__(
         self,
-        catalog: Catalog,
         client: PoliteClient,
-        harvester: Harvester,
         base_url: str,
         page_size: int = 100,
+        query: str | None = None,
+        collection: str | None = None,
     ) -> None:
-        self.catalog = catalog
-        self.crawl_store = CrawlStore(catalog.db)
+        super().__init__()
         self.client = client
-        self.harvester = harvester
         self.base = base_url.rstrip("/")
         self.page_size = page_size
+        self.query, self.collection = query, collection
 
-    def item(self, identifier: str) -> SourceItem:
+    def state_key(self) -> str:
+        return crawl_key(self.query, self.collection)
+
+    def fetch(self, file: SourceFile, dest: Path, max_bytes: int) -> Download:
+        return self.client.download(file.url, dest, max_bytes, expected_size=file.size)
+
+    def record(self, listed: Listed) -> SourceItem:
+        identifier = listed.identifier
         meta = self.client.get_json(f"{self.base}/metadata/{quote(identifier)}")
         if not meta or not isinstance(meta, dict) or "metadata" not in meta:
             # the metadata API answers {} for an unknown or removed identifier
             raise NotFoundAtSource(f"no item {identifier!r}", url=f"{self.base}/metadata/{identifier}")
         return parse_item(meta, self.base)
 
-    def _one(self, identifier: str) -> str:
-        try:
-            return self.harvester.harvest(self.item(identifier))
-        except NotFoundAtSource as exc:
-            self.harvester.summary.seen += 1
-            self.harvester.summary.rejected["not_found"] += 1
-            if not self.harvester.options.dry_run:
-                self.crawl_store.record_rejected(KIND, identifier, "not_found", str(exc))
-            return "rejected"
-        except FetchError as exc:
-            self.harvester.error(KIND, identifier, exc)
-            return "error"
-
-    def crawl(
-        self,
-        query: str | None = None,
-        collection: str | None = None,
-        since: str | None = None,
-        limit: int | None = None,
-    ) -> None:
-        dry = self.harvester.options.dry_run
-        key = crawl_key(query, collection)
-        state = self.crawl_store.get_crawl_state(key)
-        failed: list[str] = list(state.get("failed", []))
-        done = 0
-
-        def save(**kw: Any) -> None:
-            state.update(kw, failed=sorted(set(failed)))  # in memory even on a dry run: it drives paging
-            if not dry:
-                self.crawl_store.set_crawl_state(KIND, key, state)
-
-        for ident in list(failed):
-            if limit is not None and done >= limit:
-                return
-            done += 1
-            if self._one(ident) != "error":
-                failed.remove(ident)
-                save()
-
+    def list_records(self, state: dict[str, Any], since: str | None) -> Iterator[Listed]:
         if "cursor" not in state:  # a fresh pass (not resuming a killed or limited one)
             lower = max(filter(None, [state.get("since"), since]), default=None)
             state.update(
@@ -236,8 +218,7 @@ class IACrawler:
                 cursor=None,
                 skip=0,
             )
-            save()  # the pass's start is what the next pass asks from: keep it even if we stop early
-        q = build_q(query, collection, state.get("pass_since"))
+        q = build_q(self.query, self.collection, state.get("pass_since"))
         while True:
             params: dict[str, Any] = {"q": q, "fields": "identifier", "count": self.page_size}
             if state.get("cursor"):
@@ -247,29 +228,23 @@ class IACrawler:
             # ``skip``: items of this page a limited (or killed) run already did
             skip = int(state.get("skip") or 0)
             for pos, it in enumerate(items):
-                if pos < skip:
-                    continue
-                if limit is not None and done >= limit:
-                    # the next run asks for this same page again and carries on from here
-                    save(skip=pos)
-                    return
-                done += 1
-                ident = str(it.get("identifier"))
-                if self._one(ident) == "error" and ident not in failed:
-                    failed.append(ident)
-                save(skip=pos + 1)
+                if pos >= skip:
+                    yield Listed(str(it.get("identifier")), None, {"skip": pos + 1})
             counted = int(state.get("counted") or 0) + int(page.get("count", len(items)))
             cursor = page.get("cursor")
             if cursor:
-                save(cursor=cursor, counted=counted, skip=0)
+                state.update(cursor=cursor, counted=counted, skip=0)
                 continue
             total = page.get("total")
             if total is not None and counted != int(total):
-                self.harvester.summary.warnings.append(
+                self.warnings.append(
                     f"scrape returned {counted} items but announced {total}: items changed during the crawl"
                 )
             # pass complete: next run only asks for what changed since this one started
             for k in ("cursor", "counted", "pass_since", "skip"):
                 state.pop(k, None)
-            save(since=state.pop("pass_started", None))
+            state["since"] = state.pop("pass_started", None)
             return
+
+
+SOURCE = IASource

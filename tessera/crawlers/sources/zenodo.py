@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from tessera.catalog.store import Catalog
-from tessera.crawlers.errors import FetchError, NotFoundAtSource
-from tessera.crawlers.harvest import Harvester, SourceFile, SourceItem, strip_html
-from tessera.crawlers.http import PoliteClient, SlidingWindowLimiter
-from tessera.crawlers.store import CrawlStore
+from tessera.crawlers.errors import MalformedRecord
+from tessera.crawlers.http import Download, PoliteClient, SlidingWindowLimiter
+from tessera.crawlers.sources.base import Listed, Rejection, Source, SourceFile, SourceItem, strip_html
 
 KIND = "zenodo"
 
@@ -42,19 +41,19 @@ def _licence_of(md: dict[str, Any]) -> str | None:
     return None
 
 
-def _rejection(d: dict[str, Any], md: dict[str, Any]) -> tuple[str, str] | None:
+def _rejection(d: dict[str, Any], md: dict[str, Any]) -> Rejection | None:
     ar = md.get("access_right")
     if ar and ar != "open":
-        return f"access_{ar}", f"access_right is {ar!r}"
+        return Rejection(f"access_{ar}", f"access_right is {ar!r}")
     access = d.get("access")
     if isinstance(access, dict):
         if (access.get("embargo") or {}).get("active"):
-            return "access_embargoed", "the record is under embargo"
+            return Rejection("access_embargoed", "the record is under embargo")
         for part in ("record", "files"):
             if access.get(part) not in (None, "public"):
-                return "access_restricted", f"access.{part} is {access.get(part)!r}"
+                return Rejection("access_restricted", f"access.{part} is {access.get(part)!r}")
     if (d.get("deletion_status") or {}).get("is_deleted"):
-        return "deleted", "the record was deleted at the source"
+        return Rejection("deleted", "the record was deleted at the source")
     return None
 
 
@@ -118,7 +117,14 @@ def files_of(d: dict[str, Any]) -> list[SourceFile] | None:
 
 
 def parse_record(d: dict[str, Any], base_url: str) -> SourceItem:
-    """A Zenodo record (any of the three shapes) as a SourceItem. Files may be None-filled later."""
+    """A Zenodo record (any of the three shapes) as a SourceItem; MalformedRecord if it is none of them."""
+    try:
+        return _parse_record(d, base_url)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a field of an unexpected type
+        raise MalformedRecord(f"Zenodo record {d.get('id')!r} is malformed: {type(exc).__name__}: {exc}") from exc
+
+
+def _parse_record(d: dict[str, Any], base_url: str) -> SourceItem:
     md = d.get("metadata") or {}
     recid = str(d.get("id") or d.get("recid"))
     links = d.get("links") or {}
@@ -170,42 +176,65 @@ def build_q(query: str | None, since: str | None) -> str:
     return " AND ".join(parts) or "*"
 
 
-class ZenodoCrawler:
+class ZenodoSource(Source):
+    """Records search (sort=updated-asc, keyset paging on ``updated``) and record fetch."""
+
+    kind = KIND
+
     def __init__(
         self,
-        catalog: Catalog,
         client: PoliteClient,
         search_limiter: SlidingWindowLimiter,
-        harvester: Harvester,
         base_url: str,
         page_size: int = 25,
+        query: str | None = None,
+        community: str | None = None,
+        resource_type: str | None = None,
     ) -> None:
-        self.catalog = catalog
-        self.crawl_store = CrawlStore(catalog.db)
+        super().__init__()
         self.client = client
         self.search_limiter = search_limiter
-        self.harvester = harvester
         self.base = base_url.rstrip("/")
         self.page_size = page_size
+        self.query, self.community, self.resource_type = query, community, resource_type
+
+    def state_key(self) -> str:
+        return crawl_key(self.query, self.community, self.resource_type)
+
+    def fetch(self, file: SourceFile, dest: Path, max_bytes: int) -> Download:
+        return self.client.download(file.url, dest, max_bytes, expected_size=file.size)
 
     def fetch_record(self, recid: str) -> dict[str, Any]:
-        data: dict[str, Any] = self.client.get_json(f"{self.base}/api/records/{recid}")
+        data = self.client.get_json(f"{self.base}/api/records/{recid}")
+        if not isinstance(data, dict):
+            raise MalformedRecord(f"Zenodo record {recid!r} is not a JSON object")
         return data
 
-    def _complete(self, d: dict[str, Any]) -> SourceItem:
+    def record(self, listed: Listed) -> SourceItem:
         """Search hits may lack the file list: fetch the record, then its files endpoint."""
-        if files_of(d) is None:
-            d = self.fetch_record(str(d.get("id")))
+        d = listed.raw if listed.raw is not None else self.fetch_record(listed.identifier)
+        try:
             if files_of(d) is None:
-                files_url = (d.get("links") or {}).get(
-                    "files"
-                ) or f"{self.base}/api/records/{d.get('id')}/files"
-                d = {**d, "files": self.client.get_json(files_url)}
+                d = self.fetch_record(str(d.get("id")))
+                if files_of(d) is None:
+                    files_url = (d.get("links") or {}).get("files") or f"{self.base}/api/records/{d.get('id')}/files"
+                    d = {**d, "files": self.client.get_json(files_url)}
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise MalformedRecord(f"Zenodo record {listed.identifier!r} has malformed files: {exc}") from exc
         return parse_record(d, self.base)
 
-    def _hits(
-        self, query: str | None, since: str | None, community: str | None, resource_type: str | None
-    ) -> Iterator[dict[str, Any]]:
+    def list_records(self, state: dict[str, Any], since: str | None) -> Iterator[Listed]:
+        lower = max(filter(None, [state.get("since"), since]), default=None)
+        high = lower
+        for hit in self._hits(lower):
+            # sorted updated-asc: everything before this hit is done; the range is inclusive, so a
+            # rerun after a kill redoes at most the records sharing this timestamp (idempotently)
+            upd = hit.get("updated")
+            if upd and (high is None or upd > high):
+                high = upd
+            yield Listed(str(hit.get("id")), hit, {"since": high})
+
+    def _hits(self, since: str | None) -> Iterator[dict[str, Any]]:
         """Every record updated since ``since``, oldest update first, each (id, updated) once.
 
         Paging by page number over ``sort=updated-asc`` skips records: one updated mid-crawl moves to
@@ -219,17 +248,16 @@ class ZenodoCrawler:
         url: str | None = None
         while True:
             if url is None:
-                params: dict[str, Any] | None = {
-                    "q": build_q(query, lower),
+                params: dict[str, Any] = {
+                    "q": build_q(self.query, lower),
                     "sort": "updated-asc",
                     "size": self.page_size,
                     "page": 1,
                 }
-                assert params is not None
-                if community:
-                    params["communities"] = community
-                if resource_type:
-                    params["type"] = resource_type
+                if self.community:
+                    params["communities"] = self.community
+                if self.resource_type:
+                    params["type"] = self.resource_type
                 page = self.client.get_json(f"{self.base}/api/records", params, limiters=[self.search_limiter])
             else:  # links.next carries the whole query
                 page = self.client.get_json(url, None, limiters=[self.search_limiter])
@@ -254,57 +282,5 @@ class ZenodoCrawler:
                 at_lower |= {str(h.get("id")) for h in hits}
                 url = str(nxt)
 
-    def crawl(
-        self,
-        query: str | None = None,
-        community: str | None = None,
-        resource_type: str | None = None,
-        since: str | None = None,
-        limit: int | None = None,
-    ) -> None:
-        dry = self.harvester.options.dry_run
-        key = crawl_key(query, community, resource_type)
-        state = self.crawl_store.get_crawl_state(key)
-        lower = max(filter(None, [state.get("since"), since]), default=None)
-        failed: list[str] = list(state.get("failed", []))
-        done = 0
 
-        def save(high: str | None) -> None:
-            if not dry:
-                self.crawl_store.set_crawl_state(KIND, key, {"since": high, "failed": sorted(set(failed))})
-
-        # records that failed last time are retried first: the cursor has moved past them
-        for recid in list(failed):
-            if limit is not None and done >= limit:
-                return
-            done += 1
-            try:
-                outcome = self.harvester.harvest(self._complete(self.fetch_record(recid)))
-            except NotFoundAtSource:
-                outcome = "gone"
-            except FetchError as exc:
-                self.harvester.error(KIND, recid, exc)
-                continue
-            if outcome != "error":
-                failed.remove(recid)
-                save(lower)
-
-        high = lower
-        for hit in self._hits(query, lower, community, resource_type):
-            if limit is not None and done >= limit:
-                break
-            done += 1
-            recid = str(hit.get("id"))
-            try:
-                outcome = self.harvester.harvest(self._complete(hit))
-            except FetchError as exc:
-                self.harvester.error(KIND, recid, exc)
-                outcome = "error"
-            if outcome == "error" and recid not in failed:
-                failed.append(recid)
-            # sorted updated-asc: everything before this hit is done; the range is inclusive, so a
-            # rerun after a kill redoes at most the records sharing this timestamp (idempotently)
-            upd = hit.get("updated")
-            if upd and (high is None or upd > high):
-                high = upd
-            save(high)
+SOURCE = ZenodoSource
