@@ -55,6 +55,10 @@ class ProtocolStore:
                 raise InvalidInput("a season runs from MM-DD to MM-DD", value=v)
         if kind.seasonal and (season_start is None) != (season_end is None):
             raise InvalidInput("a season needs both its start and its end")
+        if not kind.seasonal and (season_start is not None or season_end is not None):
+            # a season on, say, a secret/sacred label would read as "public out of season"
+            raise InvalidInput(f"{code} is not a seasonal label: it takes no season dates",
+                               seasonal=sorted(k.code for k in KINDS.values() if k.seasonal))
         # datasets are a stage above this one: their table is named, not imported
         tbl = {"item": AudioFile.__tablename__, "record": SourceRecord.__tablename__,
                "dataset": "datasets"}[target_kind]

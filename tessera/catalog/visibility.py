@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select, true
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from tessera.catalog.models import AudioFile, ProtocolLabel
 from tessera.core.vocab import KINDS, ProtocolKind
@@ -46,11 +46,14 @@ def now_utc() -> datetime:
 
 
 def consented_clause(at: datetime | None = None) -> ColumnElement[bool]:
-    """The consent rule alone: active and not lapsed. The pipeline indexes and clusters exactly these."""
+    """The consent rule alone: active, not lapsed, and not the bytes of a withdrawn file registered again
+    (under another record or source). The pipeline indexes and clusters exactly these."""
     at = at or now_utc()
+    withdrawn = aliased(AudioFile)
     return and_(
         AudioFile.consent_state == "active",
         or_(AudioFile.consent_expires_at.is_(None), AudioFile.consent_expires_at > at),
+        AudioFile.md5.not_in(select(withdrawn.md5).where(withdrawn.consent_state == "withdrawn")),
     )
 
 
@@ -76,8 +79,9 @@ def hidden_targets(target_kind: str, viewer: Viewer, at: datetime) -> Select[Any
     """Ids of the items, records or datasets a restricting label hides from ``viewer`` at ``at``."""
     md = at.strftime("%m-%d")
     p = ProtocolLabel
+    seasonal = sorted(k.code for k in KINDS.values() if k.seasonal)
     season = and_(
-        p.season_start.is_not(None), p.season_end.is_not(None),
+        p.code.in_(seasonal), p.season_start.is_not(None), p.season_end.is_not(None),
         or_(and_(p.season_start <= p.season_end, p.season_start <= md, p.season_end >= md),
             and_(p.season_start > p.season_end, or_(p.season_start <= md, p.season_end >= md))),
     )

@@ -31,7 +31,13 @@ class ConsentStore:
             q = select(AudioFile.id).where(func.lower(AudioFile.creator) == target.strip().lower())
         else:
             raise InvalidInput(f"unknown consent scope {scope!r}; one of file, record, creator")
-        return list(s.scalars(q))
+        ids = set(s.scalars(q))
+        if not ids:
+            return []
+        # withdrawn means withdrawn for the bytes: the same md5 anywhere (a mirror, another record or
+        # source) goes with it, or a copy would bring the recording back
+        same = select(AudioFile.md5).where(AudioFile.id.in_(sorted(ids)))
+        return sorted(ids | set(s.scalars(select(AudioFile.id).where(AudioFile.md5.in_(same)))))
 
     @staticmethod
     def _take_out(s: Session, ids: list[int], event: ConsentEvent, purge_reason: str) -> int:

@@ -69,3 +69,18 @@ def test_reports_and_audit(world) -> None:  # type: ignore[no-untyped-def]
     assert mod.list_reports("open", 10, 0)[1] == 0 and mod.list_reports("dismissed", 10, 0)[1] == 1
     audit, total = mod.list_audit(10, 0)
     assert total == 1 and audit[0]["action"] == "report_dismissed" and audit[0]["actor"] == "mod"
+
+
+def test_a_restricting_label_is_never_made_public_by_season_dates(world) -> None:  # type: ignore[no-untyped-def]
+    catalog, mod, files, recs = world
+    with pytest.raises(InvalidInput):  # season dates are for seasonal labels only
+        mod.add_protocol_label("item", files["lullaby"], "tk_secret_sacred", "Yolngu", None, "mod", "01-01", "12-31")
+    # a season written onto a restricting label some other way (older data) opens nothing either
+    mod.add_protocol_label("item", files["lullaby"], "tk_secret_sacred", "Yolngu", None, "mod")
+    from sqlalchemy import update
+
+    from tessera.catalog.models import ProtocolLabel
+
+    with catalog.db.session() as s:
+        s.execute(update(ProtocolLabel).values(season_start="01-01", season_end="12-31"))
+    assert "lullaby" not in _visible(catalog, PUBLIC)
