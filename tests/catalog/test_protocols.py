@@ -72,7 +72,7 @@ def test_reports_and_audit(world) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_a_restricting_label_is_never_made_public_by_season_dates(world) -> None:  # type: ignore[no-untyped-def]
-    catalog, mod, files, recs = world
+    catalog, mod, files, _ = world
     with pytest.raises(InvalidInput):  # season dates are for seasonal labels only
         mod.add_protocol_label("item", files["lullaby"], "tk_secret_sacred", "Yolngu", None, "mod", "01-01", "12-31")
     # a season written onto a restricting label some other way (older data) opens nothing either
