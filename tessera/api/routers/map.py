@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import threading
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -42,7 +43,7 @@ import numpy as np
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 
 from tessera.api.routers.taxonomy import Store
 from tessera.catalog.errors import NotFound
@@ -52,6 +53,7 @@ from tessera.catalog.taxonomy_models import Cluster, ClusteringRun, ClusterMembe
 from tessera.catalog.taxonomy_store import TaxonomyStore
 
 router = APIRouter(prefix="/api", tags=["taxonomy"])
+_lock = threading.Lock()  # requests run in a thread pool: one writer at a time for the caches below
 
 Id = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 MAGIC = b"TSPT"
@@ -141,21 +143,76 @@ def _cluster_ids(store: TaxonomyStore, run_id: int) -> list[int]:
                                           .order_by(Cluster.local_label))]
 
 
-def _visible_points(store: TaxonomyStore, run_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(item ids, cluster ids with -1 for none, x, y) of the run's points the current viewer may see:
-    the query of ``TaxonomyStore.get_run``, without building a dict per point."""
+@dataclass(frozen=True)
+class RunPoints:
+    """Every member of a run (visible or not): fixed once the run is saved, but for rows deleted with their
+    file (foreign keys cascade), which the member count shows."""
+
+    count: int
+    ids: np.ndarray  # int64, ascending
+    cids: np.ndarray  # int64, -1 for unclustered
+    xs: np.ndarray
+    ys: np.ndarray
+
+
+def _member_count(store: TaxonomyStore, run_id: int) -> int:
     with store.db.session() as s:
-        rows = s.execute(
-            select(ClusterMember.file_id, ClusterMember.cluster_id, ClusterMember.x, ClusterMember.y)
-            .join(AudioFile, AudioFile.id == ClusterMember.file_id)
-            .where(ClusterMember.run_id == run_id, searchable_clause())
-        ).all()
-    n = len(rows)
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-    cids = np.fromiter((-1 if r[1] is None else r[1] for r in rows), dtype=np.int64, count=n)
-    xs = np.fromiter((r[2] for r in rows), dtype=np.float64, count=n)
-    ys = np.fromiter((r[3] for r in rows), dtype=np.float64, count=n)
-    return ids, cids, xs, ys
+        return int(s.scalar(select(func.count()).select_from(ClusterMember)
+                            .where(ClusterMember.run_id == run_id)) or 0)
+
+
+def _run_points(request: Request, store: TaxonomyStore, run_id: int) -> RunPoints:
+    """The run's members, kept per app (two runs at most) while the member count stays the same."""
+    cache: dict[int, RunPoints] | None = getattr(request.app.state, "map_points", None)
+    if cache is None:
+        cache = request.app.state.map_points = {}
+    count = _member_count(store, run_id)
+    got = cache.get(run_id)
+    if got is not None and got.count == count:
+        return got
+    with store.db.engine.connect() as conn:  # plain rows: a million ORM rows cost seconds
+        rows = conn.execute(select(ClusterMember.file_id, ClusterMember.cluster_id, ClusterMember.x, ClusterMember.y)
+                            .where(ClusterMember.run_id == run_id).order_by(ClusterMember.file_id)).all()
+    a = np.array([(r[0], -1 if r[1] is None else r[1], r[2], r[3]) for r in rows], dtype=np.float64).reshape(-1, 4)
+    got = RunPoints(len(rows), a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2].copy(), a[:, 3].copy())
+    with _lock:
+        cache.pop(run_id, None)
+        while len(cache) >= 2:
+            del cache[next(iter(cache))]
+        cache[run_id] = got
+    return got
+
+
+def _hidden_ids(store: TaxonomyStore) -> np.ndarray:
+    """Ids of the files the current viewer may not see: exactly those for which ``searchable_clause`` (what
+    ``GET /api/clusterings/{id}`` filters its points with) is not true. Few, where the visible are many."""
+    hidden = case((searchable_clause(), 0), else_=1) == 1  # NULL counts as not visible
+    with store.db.engine.connect() as conn:
+        return np.array(conn.execute(select(AudioFile.id).where(hidden)).scalars().all(), dtype=np.int64)
+
+
+def _body(request: Request, store: TaxonomyStore, run_id: int) -> tuple[bytes, str]:
+    """(points.bin body, its ETag) for the current viewer: the run's members less the files the viewer may
+    not see, as in ``TaxonomyStore.get_run`` (members joined to their files, filtered by
+    ``searchable_clause``). Bodies are kept per visible subset (four at most), so a viewer whose view
+    did not change costs two small queries."""
+    run = _run_points(request, store, run_id)
+    hidden = run.ids[np.isin(run.ids, _hidden_ids(store))]
+    key = (run_id, run.count, hashlib.blake2b(hidden.tobytes(), digest_size=16).digest())
+    cache: dict[Any, tuple[bytes, str]] | None = getattr(request.app.state, "map_bodies", None)
+    if cache is None:
+        cache = request.app.state.map_bodies = {}
+    got = cache.get(key)
+    if got is None:
+        keep = ~np.isin(run.ids, hidden)
+        body = encode_points(_cluster_ids(store, run_id), run.ids[keep], run.cids[keep], run.xs[keep],
+                             run.ys[keep])
+        got = (body, _etag(body))
+        with _lock:
+            while len(cache) >= 4:
+                del cache[next(iter(cache))]
+            cache[key] = got
+    return got
 
 
 def encode_points(cluster_ids: list[int], ids: np.ndarray, cids: np.ndarray, xs: np.ndarray,
@@ -216,8 +273,7 @@ def _matches(request: Request, etag: str) -> bool:
                        304: {"description": "not modified (If-None-Match)"}})
 def points_bin(request: Request, run_id: Id, store: Store) -> Response:
     _run_or_404(store, run_id)
-    body = encode_points(_cluster_ids(store, run_id), *_visible_points(store, run_id))
-    etag = _etag(body)
+    body, etag = _body(request, store, run_id)
     # no-cache: the browser keeps it but asks again each time, so a withdrawal hides a point at once
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "X-Tessera-Points": str(HEADER.unpack_from(
         body, 0)[2]), "Vary": "Authorization, Cookie"}

@@ -12,6 +12,7 @@ const LOD_POINTS = 15000; // size of the subset drawn while moving
 const LOD_SLOW_MS = 34; // a frame predicted slower than this (about 30 fps) while moving draws the subset
 const IDLE_MS = 160; // the view rests after this long without a change
 const TILE_GRID = 96; // tiles per side for culling (at most this many draw calls a frame)
+const LOD_UNMEASURED = 200000; // points in view above which the subset is drawn until frames are measured
 const RASTER_MIN = 20000; // the 2-D canvas plots pixels into an ImageData above this many points in view
 
 const VERT = `
@@ -148,6 +149,18 @@ export class PointMap {
       }
     } else this.fallbackReason = "disabled";
     if (!this.gl) this.ctx = canvas.getContext("2d");
+    else {
+      // the GPU process can drop the context (driver reset, too many tabs): wait for it, then upload again
+      canvas.addEventListener("webglcontextlost", (e) => {
+        e.preventDefault();
+        this.lost = true;
+      });
+      canvas.addEventListener("webglcontextrestored", () => {
+        this.lost = false;
+        this.initGl();
+        if (this.xs) this.setPoints(this.xs, this.ys, this.colors, { fit: false });
+      });
+    }
     this.mode = this.gl ? "webgl" : this.ctx ? "canvas2d" : "none";
     this.resizeObserver = new ResizeObserver(() => this.resize());
     this.resizeObserver.observe(canvas);
@@ -240,6 +253,7 @@ export class PointMap {
       }
     }
     this.msPerPoint = 0;
+    this.fullPaintAt = 0;
     if (fit) this.fit();
     else this.requestDraw();
   }
@@ -347,10 +361,13 @@ export class PointMap {
     return { ranges, count };
   }
 
-  /** Draw the subset now? Only while moving, and when drawing every point in view is predicted slow. */
+  /** Draw the subset now? Only while moving, and when drawing every point in view is predicted slow
+   * (before any frame has been measured: when very many points are in view, so that the first paint of
+   * a large map is the quick subset, followed by every point as soon as the view rests). */
   useLod(visible) {
     if (!(this.lodEnabled && this.moving && this.lodN > 0 && visible > this.lodN)) return false;
-    return this.msPerPoint > 0 && this.msPerPoint * visible > LOD_SLOW_MS;
+    if (!this.msPerPoint) return visible >= LOD_UNMEASURED;
+    return this.msPerPoint * visible > LOD_SLOW_MS;
   }
 
   /** Fold a measured frame into the cost-per-point estimate (only frames drawing many points say much). */
@@ -401,7 +418,13 @@ export class PointMap {
     this.lastDrawLod = lod;
     this.lastDrawn = lod ? this.lodN : count;
     this.lastRanges = lod ? 1 : ranges.length;
+    if (!lod && this.n && !this.fullPaintAt) {
+      // for measurements: when the first frame with every point in view has been shown
+      this.fullPaintAt = -1;
+      requestAnimationFrame(() => requestAnimationFrame(() => (this.fullPaintAt = performance.now())));
+    }
     if (this.gl) {
+      if (this.lost) return;
       const gl = this.gl;
       gl.viewport(0, 0, this.canvas.width, this.canvas.height);
       gl.clear(gl.COLOR_BUFFER_BIT);
