@@ -19,6 +19,7 @@ from tessera.api import auth, errors
 from tessera.api.deps import CatalogDep
 from tessera.api.routers import consent as consent_router
 from tessera.api.routers import datasets, items, moderation, rejected, search, taxonomy
+from tessera.api.routers import map as map_router
 from tessera.api.schemas import Health
 from tessera.compose import Services
 from tessera.consent.service import Withdrawal
@@ -77,7 +78,7 @@ def create_app(services: Services) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
     for router in (items.router, search.router, datasets.router, taxonomy.router, rejected.router,
-                   consent_router.router, moderation.router):
+                   consent_router.router, moderation.router, map_router.router):
         app.include_router(router, responses=errors.ERROR_RESPONSES)
 
     @app.get("/health", response_model=Health, tags=["meta"], responses=errors.ERROR_RESPONSES)

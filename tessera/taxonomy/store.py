@@ -6,12 +6,13 @@ Reads apply the viewer's visibility, so a withdrawn item disappears from maps an
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
 from tessera.catalog.models import AudioFile
@@ -33,6 +34,7 @@ from tessera.taxonomy.naming import (
     surviving_identities,
     valid_language_tag,
 )
+from tessera.taxonomy.points import MemberCache, RunMembers, VisiblePoints
 
 __all__ = ["LABEL_STATUSES", "LINK_KINDS", "ClusterIn", "LineageIn", "TaxonomyStore", "absorbed_identities",
            "normalise_rule", "surviving_identities", "valid_language_tag"]
@@ -237,3 +239,61 @@ class TaxonomyStore(NamingStore):
             # one scan beats an IN list of 100k ids
             rows = s.execute(select(AudioFile.id, AudioFile.licence_spdx).where(visible_clause(self.viewer))).all()
         return {int(i): lic for i, lic in rows if int(i) in wanted}
+
+    # -- the map ---------------------------------------------------------------------------
+    def member_count(self, run_id: int) -> int:
+        """How many members the run holds now (any viewer's): rows go only with their files."""
+        with self.db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(ClusterMember)
+                                .where(ClusterMember.run_id == run_id)) or 0)
+
+    def _members(self, run_id: int) -> RunMembers:
+        with self.db.engine.connect() as conn:  # plain rows: a million ORM rows cost seconds
+            rows = conn.execute(select(ClusterMember.file_id, ClusterMember.cluster_id, ClusterMember.x,
+                                       ClusterMember.y).where(ClusterMember.run_id == run_id)
+                                .order_by(ClusterMember.file_id)).all()
+        a = np.array([(r[0], -1 if r[1] is None else r[1], r[2], r[3]) for r in rows],
+                     dtype=np.float64).reshape(-1, 4)
+        return RunMembers(len(rows), a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2].copy(),
+                          a[:, 3].copy())
+
+    def _hidden_ids(self) -> np.ndarray:
+        """Ids of the files this viewer may not see (few, where the visible are many)."""
+        hidden = case((visible_clause(self.viewer), 0), else_=1) == 1  # NULL counts as not visible
+        with self.db.engine.connect() as conn:
+            return np.array(conn.execute(select(AudioFile.id).where(hidden)).scalars().all(), dtype=np.int64)
+
+    def map_points(self, run_id: int, cache: MemberCache) -> VisiblePoints:
+        """Every point of a run this viewer may see, as arrays (the members come from ``cache``)."""
+        self._run_row(run_id)
+        members = cache.get(run_id, self.member_count(run_id), lambda: self._members(run_id))
+        hidden = members.ids[np.isin(members.ids, self._hidden_ids())]
+        keep = ~np.isin(members.ids, hidden)
+        with self.db.session() as s:
+            cluster_ids = [int(c) for c in s.scalars(select(Cluster.id).where(Cluster.run_id == run_id)
+                                                     .order_by(Cluster.local_label))]
+        key = hashlib.blake2b(repr((run_id, members.count)).encode() + hidden.tobytes(), digest_size=16).digest()
+        return VisiblePoints(cluster_ids, members.ids[keep], members.cids[keep], members.xs[keep],
+                             members.ys[keep], key)
+
+    def _run_row(self, run_id: int) -> ClusteringRun:
+        with self.db.session() as s:
+            run = s.get(ClusteringRun, run_id)
+            if run is None:
+                raise NotFound(f"clustering run {run_id} not found", id=run_id)
+            return run
+
+    def run_head(self, run_id: int, sample: int = 50) -> dict[str, Any]:
+        """A run for the map: its clusters as ``get_run`` shows them, a few unclustered items, no points."""
+        run = self._run_row(run_id)
+        with self.db.session() as s:
+            clusters = s.scalars(select(Cluster).where(Cluster.run_id == run_id).order_by(Cluster.local_label)).all()
+            labels = self._labels_by_identity(s, [c.identity_id for c in clusters], with_absorbed=True)
+            visible = self._visible(s, [f for c in clusters for f in c.exemplars])
+            detail = [self._cluster_dict(c, labels.get(c.identity_id, []), visible) for c in clusters]
+            unclustered = s.scalars(
+                select(ClusterMember.file_id).join(AudioFile, AudioFile.id == ClusterMember.file_id)
+                .where(ClusterMember.run_id == run_id, ClusterMember.cluster_id.is_(None),
+                       visible_clause(self.viewer))
+                .order_by(ClusterMember.file_id).limit(sample)).all()
+        return {**self._run_dict(run), "clusters_detail": detail, "unclustered_sample": [int(f) for f in unclustered]}

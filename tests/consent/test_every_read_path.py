@@ -25,6 +25,7 @@ from tessera.core.errors import NotFound
 from tessera.datasets.store import DatasetStore, MemberIn
 from tessera.indexer.store import FeaturesOut, IndexStore, SegmentOut
 from tessera.search.store import SearchFilter, SearchStore
+from tessera.taxonomy.points import MemberCache
 from tessera.taxonomy.store import ClusterIn, TaxonomyStore
 
 OUTSIDER = Viewer.of(["another community"])  # signed in, but not in the community that restricts
@@ -144,8 +145,12 @@ READS: dict[tuple[type, str], Reader] = {
         lambda f=f: st.segment_vector(w.segment_of[f])) for f in w.hidden)),
     (SearchStore, "quality_of"): lambda st, w: set(st.quality_of([w.open, *w.hidden])),
     (SearchStore, "clauses"): lambda st, w: _ids(st.browse(SearchFilter(), 50, 0)[0]),
-    (TaxonomyStore, "get_run"): lambda st, w: {p["item_id"] for p in st.get_run(w.run)["points"]},
+    (TaxonomyStore, "get_run"): lambda st, w: {p["item_id"] for p in st.get_run(w.run)["points"]} | {
+        f for c in st.get_run(w.run)["clusters_detail"] for f in c["exemplars"]},
     (TaxonomyStore, "get_cluster"): lambda st, w: {m["item_id"] for m in st.get_cluster(w.cluster)["members"]},
+    (TaxonomyStore, "map_points"): lambda st, w: {int(i) for i in st.map_points(w.run, MemberCache()).ids},
+    (TaxonomyStore, "run_head"): lambda st, w: set(st.run_head(w.run)["unclustered_sample"]) | {
+        f for c in st.run_head(w.run)["clusters_detail"] for f in c["exemplars"]},
     (TaxonomyStore, "run_memberships"): lambda st, w: st.run_memberships(w.run)[1],
     (TaxonomyStore, "licences_of"): lambda st, w: set(st.licences_of([w.open, *w.hidden])),
     (TaxonomyStore, "get_label"): lambda st, w: set().union(*(_raises_not_found(
@@ -183,7 +188,8 @@ READS: dict[tuple[type, str], Reader] = {
 NOT_ITEM_READS: dict[type, set[str]] = {
     Catalog: {"upsert_record", "add_file"},  # writes of the operator's crawlers and `tessera add`
     SearchStore: set(),
-    TaxonomyStore: {"latest_run_id", "save_run", "list_runs", "identity_of_cluster", "cluster_for_identity",
+    TaxonomyStore: {"latest_run_id", "save_run", "list_runs", "member_count", "identity_of_cluster",
+                    "cluster_for_identity",
                     "add_scheme", "add_steward", "get_scheme", "list_schemes"},
     DatasetStore: {"get", "list_datasets", "edit", "texts_at",  # datasets, their texts: no item
                    "drop_withdrawn"},  # the consent service's purge step
@@ -216,6 +222,7 @@ def test_hidden_items_stay_hidden(world: World, viewer: Viewer) -> None:
 def test_the_same_reads_show_the_open_item_and_the_community_its_own(world: World) -> None:
     """The check above is not vacuous: these reads do show items, and the community sees its restricted one."""
     for read in [(Catalog, "list_items"), (SearchStore, "browse"), (TaxonomyStore, "get_run"),
+                 (TaxonomyStore, "map_points"),
                  (DatasetStore, "version"), (TaxonomyStore, "skos_data")]:
         cls, _ = read
         assert world.open in set(READS[read](cls(world.db, PUBLIC), world)), read

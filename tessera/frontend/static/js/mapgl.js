@@ -1,13 +1,19 @@
-// A small WebGL scatter renderer: every point in one gl.POINTS draw call, pan and zoom by two uniforms,
-// picking on the CPU through a uniform grid over the data. Falls back to a 2-D canvas without WebGL.
+// A small WebGL scatter renderer for up to a few million points: pan and zoom by two uniforms, picking on
+// the CPU through a uniform grid over the data. Falls back to a 2-D canvas without WebGL (said on the page).
 //
-// Level of detail: where drawing every point is slow (software rendering, weak GPUs), frames drawn while the
-// view moves use an evenly strided subset (still one draw call), and the full set is drawn as soon as it rests.
+// Level of detail on zoom: the points sit in the GPU buffer sorted by the cells of a coarse grid (tiles),
+// so a frame draws only the rows of tiles in view, one gl.drawArrays range per row: zoomed in, only the
+// points near the view cost anything. Where drawing every point in view is slow (software rendering,
+// weak GPUs, many points in view), frames drawn while the view moves use an evenly strided subset, and
+// every point in view is drawn as soon as the view rests.
 
 const LOD_MIN_POINTS = 30000; // below this, always draw everything
 const LOD_POINTS = 15000; // size of the subset drawn while moving
-const LOD_SLOW_MS = 34; // a full frame slower than this (about 30 fps) turns the subset on
+const LOD_SLOW_MS = 34; // a frame predicted slower than this (about 30 fps) while moving draws the subset
 const IDLE_MS = 160; // the view rests after this long without a change
+const TILE_GRID = 96; // tiles per side for culling (at most this many draw calls a frame)
+const LOD_UNMEASURED = 200000; // points in view above which the subset is drawn until frames are measured
+const RASTER_MIN = 20000; // the 2-D canvas plots pixels into an ImageData above this many points in view
 
 const VERT = `
 attribute vec2 a_pos;
@@ -42,7 +48,8 @@ function compile(gl, type, src) {
 
 /** A uniform grid over the points' bounding box, for nearest-point queries in data space. */
 export class PointGrid {
-  constructor(xs, ys) {
+  /** maxG: cells per side at most (512 for picking; fewer for drawing ranges). */
+  constructor(xs, ys, maxG = 512) {
     const n = xs.length;
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
     for (let i = 0; i < n; i++) {
@@ -52,7 +59,7 @@ export class PointGrid {
       if (ys[i] > y1) y1 = ys[i];
     }
     if (!n) x0 = y0 = 0, x1 = y1 = 1;
-    const g = Math.max(1, Math.min(512, Math.ceil(Math.sqrt(n / 4))));
+    const g = Math.max(1, Math.min(maxG, Math.ceil(Math.sqrt(n / 4))));
     this.g = g;
     this.x0 = x0;
     this.y0 = y0;
@@ -74,6 +81,15 @@ export class PointGrid {
     for (let i = 0; i < n; i++) this.order[fill[cellOf[i]]++] = i;
     this.xs = xs;
     this.ys = ys;
+  }
+
+  /** [first column, last column, first row, last row] of the cells a data box overlaps, or null. */
+  cellsOf(x0, y0, x1, y1) {
+    const { g, cw, ch } = this;
+    const ca = Math.floor((x0 - this.x0) / cw), cb = Math.floor((x1 - this.x0) / cw);
+    const ra = Math.floor((y0 - this.y0) / ch), rb = Math.floor((y1 - this.y0) / ch);
+    if (cb < 0 || rb < 0 || ca > g - 1 || ra > g - 1) return null;
+    return [Math.max(0, ca), Math.min(g - 1, cb), Math.max(0, ra), Math.min(g - 1, rb)];
   }
 
   /** Index of the point nearest (x, y) within radius r (data units), or -1. */
@@ -104,7 +120,7 @@ export class PointGrid {
 }
 
 export class PointMap {
-  /** canvas: the element to draw in; opts.onView(view) after every pan/zoom. */
+  /** canvas: the element to draw in; opts.onView(view) after every pan/zoom; opts.webgl=false forces 2-D. */
   constructor(canvas, opts = {}) {
     this.canvas = canvas;
     this.opts = opts;
@@ -116,13 +132,36 @@ export class PointMap {
     this.drawCount = 0;
     this.lodEnabled = true;
     this.lodN = 0;
-    this.fullFrameMs = 0; // running estimate of how long a frame with every point takes
+    this.msPerPoint = 0; // running estimate of what one drawn point costs, from frames drawing many
+    this.lastDrawn = 0; // points drawn by the last frame
     this.moving = false;
     this.idleTimer = 0;
-    this.gl = canvas.getContext("webgl", { antialias: false, alpha: false, preserveDrawingBuffer: false });
-    if (this.gl) this.initGl();
-    else this.ctx = canvas.getContext("2d");
-    this.mode = this.gl ? "webgl" : "canvas2d";
+    this.gl = null;
+    this.fallbackReason = null;
+    if (opts.webgl !== false) {
+      try {
+        this.gl = canvas.getContext("webgl", { antialias: false, alpha: false, preserveDrawingBuffer: false });
+        if (this.gl) this.initGl();
+        else this.fallbackReason = "no-webgl";
+      } catch (err) { // a blocked or broken WebGL (shaders refused, context lost at birth): draw in 2-D
+        this.gl = null;
+        this.fallbackReason = "webgl-failed";
+      }
+    } else this.fallbackReason = "disabled";
+    if (!this.gl) this.ctx = canvas.getContext("2d");
+    else {
+      // the GPU process can drop the context (driver reset, too many tabs): wait for it, then upload again
+      canvas.addEventListener("webglcontextlost", (e) => {
+        e.preventDefault();
+        this.lost = true;
+      });
+      canvas.addEventListener("webglcontextrestored", () => {
+        this.lost = false;
+        this.initGl();
+        if (this.xs) this.setPoints(this.xs, this.ys, this.colors, { fit: false });
+      });
+    }
+    this.mode = this.gl ? "webgl" : this.ctx ? "canvas2d" : "none";
     this.resizeObserver = new ResizeObserver(() => this.resize());
     this.resizeObserver.observe(canvas);
     this.resize();
@@ -155,6 +194,7 @@ export class PointMap {
 
   destroy() {
     this.resizeObserver.disconnect();
+    clearTimeout(this.idleTimer);
     if (this.gl) {
       for (const b of [this.posBuf, this.colBuf, this.lodPosBuf, this.lodColBuf]) this.gl.deleteBuffer(b);
       this.gl.deleteProgram(this.prog);
@@ -167,38 +207,53 @@ export class PointMap {
     this.ys = ys;
     this.colors = colors;
     this.n = xs.length;
-    this.grid = new PointGrid(xs, ys);
-    this.pointSize = this.n > 50000 ? 3 : this.n > 5000 ? 4 : this.n > 500 ? 6 : 10;
+    this.grid = new PointGrid(xs, ys); // picking
+    this.tiles = new PointGrid(xs, ys, TILE_GRID); // drawing: the buffers below are in tile order
+    this.pointSize = this.n > 300000 ? 2 : this.n > 50000 ? 3 : this.n > 5000 ? 4 : this.n > 500 ? 6 : 10;
+    const order = this.tiles.order;
+    const pos = new Float32Array(this.n * 2), col = new Uint8Array(this.n * 4);
+    for (let j = 0; j < this.n; j++) {
+      const i = order[j];
+      pos[2 * j] = xs[i];
+      pos[2 * j + 1] = ys[i];
+      col[4 * j] = colors[4 * i];
+      col[4 * j + 1] = colors[4 * i + 1];
+      col[4 * j + 2] = colors[4 * i + 2];
+      col[4 * j + 3] = colors[4 * i + 3];
+    }
+    this.pos = pos;
+    this.col = col;
+    // the subset: every k-th point of the given order, so each cluster keeps its share
+    this.lodN = 0;
+    this.lodPos = this.lodCol = null;
+    if (this.n >= LOD_MIN_POINTS) {
+      const k = Math.ceil(this.n / LOD_POINTS);
+      const m = Math.ceil(this.n / k);
+      const lpos = new Float32Array(2 * m), lcol = new Uint8Array(4 * m);
+      for (let j = 0, i = 0; i < this.n; i += k, j++) {
+        lpos[2 * j] = xs[i];
+        lpos[2 * j + 1] = ys[i];
+        lcol.set(colors.subarray(4 * i, 4 * i + 4), 4 * j);
+      }
+      this.lodPos = lpos;
+      this.lodCol = lcol;
+      this.lodN = m;
+    }
     if (this.gl) {
       const gl = this.gl;
-      const pos = new Float32Array(this.n * 2);
-      for (let i = 0; i < this.n; i++) {
-        pos[2 * i] = xs[i];
-        pos[2 * i + 1] = ys[i];
-      }
       gl.bindBuffer(gl.ARRAY_BUFFER, this.posBuf);
       gl.bufferData(gl.ARRAY_BUFFER, pos, gl.STATIC_DRAW);
       gl.bindBuffer(gl.ARRAY_BUFFER, this.colBuf);
-      gl.bufferData(gl.ARRAY_BUFFER, colors, gl.STATIC_DRAW);
-      // the subset: every k-th point, so each cluster keeps its share and the drawing order is kept
-      this.lodN = 0;
-      if (this.n >= LOD_MIN_POINTS) {
-        const k = Math.ceil(this.n / LOD_POINTS);
-        const m = Math.ceil(this.n / k);
-        const lpos = new Float32Array(2 * m), lcol = new Uint8Array(4 * m);
-        for (let j = 0, i = 0; i < this.n; i += k, j++) {
-          lpos[2 * j] = pos[2 * i];
-          lpos[2 * j + 1] = pos[2 * i + 1];
-          lcol.set(colors.subarray(4 * i, 4 * i + 4), 4 * j);
-        }
+      gl.bufferData(gl.ARRAY_BUFFER, col, gl.STATIC_DRAW);
+      if (this.lodN) {
         gl.bindBuffer(gl.ARRAY_BUFFER, this.lodPosBuf);
-        gl.bufferData(gl.ARRAY_BUFFER, lpos, gl.STATIC_DRAW);
+        gl.bufferData(gl.ARRAY_BUFFER, this.lodPos, gl.STATIC_DRAW);
         gl.bindBuffer(gl.ARRAY_BUFFER, this.lodColBuf);
-        gl.bufferData(gl.ARRAY_BUFFER, lcol, gl.STATIC_DRAW);
-        this.lodN = m;
+        gl.bufferData(gl.ARRAY_BUFFER, this.lodCol, gl.STATIC_DRAW);
       }
-      this.fullFrameMs = 0;
     }
+    this.msPerPoint = 0;
+    this.fullPaintAt = 0;
     if (fit) this.fit();
     else this.requestDraw();
   }
@@ -209,6 +264,7 @@ export class PointMap {
     if (this.canvas.width !== w || this.canvas.height !== h) {
       this.canvas.width = w;
       this.canvas.height = h;
+      this.image = null;
     }
     this.requestDraw();
   }
@@ -229,7 +285,8 @@ export class PointMap {
     this.view.cy = (b.y0 + b.y1) / 2;
     this.view.scale = Math.min(this.width / w, this.height / h) * 0.88;
     if (!isFinite(this.view.scale) || this.view.scale <= 0) this.view.scale = 1;
-    this.baseScale = this.view.scale;
+    if (!box) this.baseScale = this.view.scale;
+    else if (!this.baseScale) this.baseScale = this.view.scale;
     this.changed();
   }
 
@@ -270,15 +327,54 @@ export class PointMap {
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
       this.moving = false;
-      this.requestDraw(); // at rest: every point
+      this.requestDraw(); // at rest: every point in view
     }, IDLE_MS);
     this.requestDraw();
     if (this.opts.onView) this.opts.onView(this.view);
   }
 
-  /** Draw the subset now? Only while moving, with many points, once full frames have proved slow. */
-  useLod() {
-    return this.lodEnabled && this.moving && this.lodN > 0 && this.fullFrameMs > LOD_SLOW_MS;
+  /** Ranges [first, count] of the tile-ordered buffers in view (a margin of one point size): one per row
+   * of tiles, or one for them all when whole rows are in view; and how many points they hold. */
+  visibleRanges(margin) {
+    if (!this.tiles || !this.n) return { ranges: [], count: 0 };
+    const [x0, y1] = this.toData(-margin, -margin);
+    const [x1, y0] = this.toData(this.width + margin, this.height + margin);
+    const cells = this.tiles.cellsOf(x0, y0, x1, y1);
+    if (!cells) return { ranges: [], count: 0 };
+    const [ca, cb, ra, rb] = cells;
+    const { g, start } = this.tiles;
+    const ranges = [];
+    let count = 0;
+    if (ca === 0 && cb === g - 1) {
+      const first = start[ra * g], end = start[rb * g + g];
+      if (end > first) ranges.push([first, end - first]);
+      count = end - first;
+    } else {
+      for (let r = ra; r <= rb; r++) {
+        const first = start[r * g + ca], end = start[r * g + cb + 1];
+        if (end > first) {
+          ranges.push([first, end - first]);
+          count += end - first;
+        }
+      }
+    }
+    return { ranges, count };
+  }
+
+  /** Draw the subset now? Only while moving, and when drawing every point in view is predicted slow
+   * (before any frame has been measured: when very many points are in view, so that the first paint of
+   * a large map is the quick subset, followed by every point as soon as the view rests). */
+  useLod(visible) {
+    if (!(this.lodEnabled && this.moving && this.lodN > 0 && visible > this.lodN)) return false;
+    if (!this.msPerPoint) return visible >= LOD_UNMEASURED;
+    return this.msPerPoint * visible > LOD_SLOW_MS;
+  }
+
+  /** Fold a measured frame into the cost-per-point estimate (only frames drawing many points say much). */
+  measured(ms, drawn) {
+    if (drawn < LOD_MIN_POINTS) return;
+    const per = ms / drawn;
+    this.msPerPoint = this.msPerPoint ? 0.6 * this.msPerPoint + 0.4 * per : per;
   }
 
   bindPoints(lod) {
@@ -317,43 +413,84 @@ export class PointMap {
     this.drawCount++;
     const size = this.currentPointSize();
     const now = performance.now();
+    const { ranges, count } = this.visibleRanges(size);
+    const lod = this.useLod(count);
+    this.lastDrawLod = lod;
+    this.lastDrawn = lod ? this.lodN : count;
+    this.lastRanges = lod ? 1 : ranges.length;
+    if (!lod && this.n && !this.fullPaintAt) {
+      // for measurements: when the first frame with every point in view has been shown
+      this.fullPaintAt = -1;
+      requestAnimationFrame(() => requestAnimationFrame(() => (this.fullPaintAt = performance.now())));
+    }
     if (this.gl) {
+      if (this.lost) return;
       const gl = this.gl;
       gl.viewport(0, 0, this.canvas.width, this.canvas.height);
       gl.clear(gl.COLOR_BUFFER_BIT);
       if (!this.n) return;
-      const lod = this.useLod();
-      this.lastDrawLod = lod;
       const v = this.view;
       gl.uniform2f(this.loc.center, v.cx, v.cy);
       gl.uniform2f(this.loc.scale, (2 * v.scale) / this.width, (2 * v.scale) / this.height);
       gl.uniform1f(this.loc.size, Math.min(size * this.dpr, this.maxPointSize));
       this.bindPoints(lod);
-      gl.drawArrays(gl.POINTS, 0, lod ? this.lodN : this.n);
-      if (!lod && this.lodN) {
-        // how long until the browser can show the next frame tells how slow drawing everything is
-        requestAnimationFrame(() => {
-          const ms = performance.now() - now;
-          this.fullFrameMs = this.fullFrameMs ? 0.6 * this.fullFrameMs + 0.4 * ms : ms;
-        });
+      if (lod) gl.drawArrays(gl.POINTS, 0, this.lodN);
+      else for (const [first, n] of ranges) gl.drawArrays(gl.POINTS, first, n);
+      if (!lod && count >= LOD_MIN_POINTS) {
+        // how long until the browser can show the next frame tells how slow drawing these points is
+        requestAnimationFrame(() => this.measured(performance.now() - now, count));
       }
       return;
     }
+    if (!this.ctx) return;
+    if (lod) this.draw2d([[0, this.lodN]], this.lodN, this.lodPos, this.lodCol, size);
+    else this.draw2d(ranges, count, this.pos, this.col, size);
+    if (!lod) this.measured(performance.now() - now, count);
+  }
+
+  /** The 2-D canvas: squares by fillRect for a few points, pixels in an ImageData for many. */
+  draw2d(ranges, count, pos, col, size) {
     const ctx = this.ctx;
+    const v = this.view, w = this.width, h = this.height;
+    if (count >= RASTER_MIN) {
+      const W = this.canvas.width, H = this.canvas.height, d = this.dpr;
+      if (!this.image || this.image.width !== W || this.image.height !== H) {
+        this.image = ctx.createImageData(W, H);
+        this.pixels = new Uint32Array(this.image.data.buffer);
+      }
+      const px = this.pixels;
+      px.fill(0xffffffff);
+      const col32 = new Uint32Array(col.buffer, col.byteOffset, col.length / 4); // RGBA bytes = ABGR words
+      const side = Math.max(1, Math.round(size * d * 0.75)), half = side >> 1;
+      const k = v.scale * d, ox = W / 2 - v.cx * k, oy = H / 2 + v.cy * k;
+      for (const [first, n] of ranges) {
+        for (let j = first; j < first + n; j++) {
+          const x0 = Math.round(pos[2 * j] * k + ox) - half, y0 = Math.round(oy - pos[2 * j + 1] * k) - half;
+          if (x0 >= W || y0 >= H || x0 + side <= 0 || y0 + side <= 0) continue;
+          const c = col32[j];
+          const xa = Math.max(0, x0), xb = Math.min(W, x0 + side), yb = Math.min(H, y0 + side);
+          for (let y = Math.max(0, y0); y < yb; y++) px.fill(c, y * W + xa, y * W + xb);
+        }
+      }
+      ctx.putImageData(this.image, 0, 0);
+      return;
+    }
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, this.width, this.height);
+    ctx.fillRect(0, 0, w, h);
     const half = size / 2;
     let last = -1;
-    for (let i = 0; i < this.n; i++) {
-      const [sx, sy] = this.toScreen(this.xs[i], this.ys[i]);
-      if (sx < -half || sy < -half || sx > this.width + half || sy > this.height + half) continue;
-      const c = this.colors[4 * i] << 16 | this.colors[4 * i + 1] << 8 | this.colors[4 * i + 2];
-      if (c !== last) {
-        ctx.fillStyle = `#${c.toString(16).padStart(6, "0")}`;
-        last = c;
+    for (const [first, n] of ranges) {
+      for (let j = first; j < first + n; j++) {
+        const sx = (pos[2 * j] - v.cx) * v.scale + w / 2, sy = h / 2 - (pos[2 * j + 1] - v.cy) * v.scale;
+        if (sx < -half || sy < -half || sx > w + half || sy > h + half) continue;
+        const c = col[4 * j] << 16 | col[4 * j + 1] << 8 | col[4 * j + 2];
+        if (c !== last) {
+          ctx.fillStyle = `#${c.toString(16).padStart(6, "0")}`;
+          last = c;
+        }
+        ctx.fillRect(sx - half, sy - half, size, size);
       }
-      ctx.fillRect(sx - half, sy - half, size, size);
     }
   }
 

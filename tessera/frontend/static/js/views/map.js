@@ -24,14 +24,13 @@ export async function render(main) {
         el("p", {}, t("map.none_after"), " ", el("a", { href: "#/search" }, t("map.none_search")))));
       return null;
     }
-    run = await api(`/api/clusterings/${runs.items[0].id}`);
-    // the points come in pages (the public gets a few thousand per answer): gather them all
-    while (run.points_next && run.points.length < run.points_total) {
-      const more = await api(`/api/clusterings/${run.id}?points_offset=${run.points.length}`);
-      if (!more.points.length) break;
-      run.points = run.points.concat(more.points);
-      run.points_next = more.points_next;
-    }
+    // the run and its clusters (small JSON), and every point the viewer may see in one binary answer
+    const id = runs.items[0].id;
+    const [meta, body] = await Promise.all([
+      api(`/api/clusterings/${id}/map`),
+      api(`/api/clusterings/${id}/points.bin`, { raw: true }).then((r) => r.arrayBuffer()),
+    ]);
+    run = { ...meta, points: decodePoints(body) };
   } catch (err) {
     showError(status, err, "map.load_failed");
     return null;
@@ -39,6 +38,26 @@ export async function render(main) {
   status.replaceChildren(el("p", {}, t("map.run_info", { id: run.id, items: run.items, clusters: run.clusters,
     unclustered: run.unclustered, date: fmtDate(run.created_at) })));
   return buildMap(main, run);
+}
+
+/** The body of GET /api/clusterings/{id}/points.bin (layout: tessera/api/routers/map.py): typed-array views. */
+export function decodePoints(buf) {
+  const dv = new DataView(buf);
+  const magic = String.fromCharCode(...new Uint8Array(buf, 0, 4));
+  if (magic !== "TSPT" || dv.getUint32(4, true) !== 1) throw new Error("unknown map points format");
+  const n = dv.getUint32(8, true), k = dv.getUint32(12, true);
+  let at = 48;
+  const clusterIds = new Uint32Array(buf, at, k);
+  at += 4 * k;
+  const ids = new Uint32Array(buf, at, n);
+  at += 4 * n;
+  const xs = new Float32Array(buf, at, n);
+  at += 4 * n;
+  const ys = new Float32Array(buf, at, n);
+  at += 4 * n;
+  const cluster = new Uint16Array(buf, at, n);
+  return { n, clusterIds, ids, xs, ys, cluster, unclustered: dv.getUint32(40, true), clamped: dv.getUint32(44, true),
+    x0: dv.getFloat64(16, true), y0: dv.getFloat64(24, true), span: dv.getFloat64(32, true) };
 }
 
 function buildMap(main, run) {
@@ -63,8 +82,9 @@ function buildMap(main, run) {
     zoomIn, zoomOut, reset, zoomStatus,
     el("label", { class: "check" }, preview, " ", t("map.preview_on_hover")));
   const help = el("p", { id: helpId, class: "hint" }, t("map.help"));
+  const fallback = el("p", { class: "msg map-fallback", role: "status", hidden: true });
   const legend = buildLegend(run, colourOf, (box) => map.fit(box), (cid) => boxOf(cid));
-  main.append(el("div", { class: "map-layout" }, el("div", { class: "map-wrap" }, toolbar, stage, help, live), legend));
+  main.append(el("div", { class: "map-layout" }, el("div", { class: "map-wrap" }, toolbar, fallback, stage, help, live), legend));
 
   let hovered = -1;
   let hoverTimer = 0;
@@ -74,30 +94,36 @@ function buildMap(main, run) {
     placeRing();
   } });
 
-  // points: unclustered first, so the clusters draw over them
+  // points: typed columns, unclustered first (the server's order), so the clusters draw over them
   let ids, cids;
-  function load(points) {
-    const order = [...points.keys()].sort((a, b) => (points[a].cluster_id === null ? 0 : 1)
-      - (points[b].cluster_id === null ? 0 : 1));
-    const n = points.length;
-    const xs = new Float32Array(n), ys = new Float32Array(n), col = new Uint8Array(4 * n);
-    ids = new Int32Array(n);
+  function load(pts) {
+    const n = pts.n;
+    ids = pts.ids;
     cids = new Int32Array(n);
-    const cache = new Map();
-    order.forEach((src, i) => {
-      const p = points[src];
-      xs[i] = p.x;
-      ys[i] = p.y;
-      ids[i] = p.item_id;
-      cids[i] = p.cluster_id ?? -1;
-      const c = p.cluster_id === null ? NOISE_COLOUR : colourOf.get(p.cluster_id) || NOISE_COLOUR;
-      if (!cache.has(c)) cache.set(c, rgb(c));
-      const [r, g, b] = cache.get(c);
-      col.set([r, g, b, 255], 4 * i);
-    });
-    map.setPoints(xs, ys, col);
+    const palette = [...pts.clusterIds].map((cid) => rgb(colourOf.get(cid) || NOISE_COLOUR));
+    const noise = rgb(NOISE_COLOUR);
+    const col = new Uint8Array(4 * n);
+    for (let i = 0; i < n; i++) {
+      const c = pts.cluster[i];
+      const known = c < palette.length;
+      cids[i] = known ? pts.clusterIds[c] : -1;
+      const [r, g, b] = known ? palette[c] : noise;
+      col[4 * i] = r;
+      col[4 * i + 1] = g;
+      col[4 * i + 2] = b;
+      col[4 * i + 3] = 255;
+    }
+    map.setPoints(pts.xs, pts.ys, col);
   }
   load(run.points);
+  // first paint, for the benchmark: the frame after the first one (on a large map, the subset) was shown
+  requestAnimationFrame(() => requestAnimationFrame(() => {
+    if (window.tesseraMap) window.tesseraMap.firstPaintMs = performance.now();
+  }));
+  if (map.mode !== "webgl") {
+    fallback.hidden = false;
+    fallback.textContent = t(map.mode === "canvas2d" ? "map.no_webgl" : "map.no_canvas");
+  }
 
   function boxOf(cid) {
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
@@ -265,11 +291,27 @@ function buildMap(main, run) {
     get pointCount() {
       return map.n;
     },
+    /** What the last frame drew: points, draw ranges, and whether it was the moving subset. */
+    get lastFrame() {
+      return { drawn: map.lastDrawn, ranges: map.lastRanges, lod: !!map.lastDrawLod };
+    },
     get mode() {
       return map.mode;
     },
+    /** Milliseconds from navigation start to the first frame with every point in view (0 until then). */
+    get fullPaintMs() {
+      return Math.max(0, map.fullPaintAt || 0);
+    },
     get hoveredItem() {
       return hovered >= 0 ? ids[hovered] : null;
+    },
+    /** The item id of point i, and the group line of an item's card. */
+    itemAt(i) {
+      return ids[i];
+    },
+    clusterTextOf(id) {
+      const i = ids.indexOf(id);
+      return i < 0 ? null : clusterText(i);
     },
     /** Where item `id` is drawn, in CSS pixels from the canvas's top left corner. */
     screenOf(id) {
@@ -281,13 +323,17 @@ function buildMap(main, run) {
       let s = seed >>> 0;
       const rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296);
       const gauss = () => Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
-      const centres = Array.from({ length: k }, () => [rnd() * 20, rnd() * 20]);
-      const pts = [];
+      const centres = Array.from({ length: k }, () => [0.1 + rnd() * 0.8, 0.1 + rnd() * 0.8]);
+      const clusterIds = Uint32Array.from(clusters.map((c) => c.id));
+      const pts = { n, clusterIds, ids: new Uint32Array(n), xs: new Float32Array(n), ys: new Float32Array(n),
+        cluster: new Uint16Array(n) };
       for (let i = 0; i < n; i++) {
         const c = i % (k + 1);
-        if (c === k) pts.push({ item_id: i + 1, cluster_id: null, x: rnd() * 20, y: rnd() * 20 });
-        else pts.push({ item_id: i + 1, cluster_id: clusters.length ? clusters[c % clusters.length].id : null,
-          x: centres[c][0] + gauss(), y: centres[c][1] + gauss() });
+        pts.ids[i] = i + 1;
+        const noise = c === k || !clusters.length;
+        pts.cluster[i] = noise ? 0xffff : c % clusters.length;
+        pts.xs[i] = noise ? rnd() : centres[c][0] + 0.04 * gauss();
+        pts.ys[i] = noise ? rnd() : centres[c][1] + 0.04 * gauss();
       }
       load(pts);
       return map.n;
@@ -352,16 +398,17 @@ function buildLegend(run, colourOf, fitTo, boxOf) {
         memberList(() => api(`/api/search?cluster=${c.id}&limit=50`).then((r) => r.items.map((h) => h.item)),
           c.size))));
   }
-  if (run.unclustered_items.length) {
-    const ids = run.unclustered_items;
+  const unclustered = run.points.unclustered;
+  if (unclustered) {
+    const ids = run.unclustered_sample; // the first 50 (visible) of them
     list.append(el("li", { class: "legend-item", "data-cluster-id": "none" },
       el("span", { class: "swatch", style: `background:${NOISE_COLOUR}`, "aria-hidden": "true" }),
       el("div", { class: "legend-body" },
         el("h3", {}, t("map.unclustered")),
-        el("p", { class: "meta" }, t("map.cluster_size", { count: ids.length })),
+        el("p", { class: "meta" }, t("map.cluster_size", { count: unclustered })),
         el("p", { class: "summary" }, t("map.unclustered_text")),
         memberList(() => Promise.all(ids.slice(0, 50).map((id) => getItem(id).catch(() => null)))
-          .then((xs) => xs.filter(Boolean)), ids.length))));
+          .then((xs) => xs.filter(Boolean)), unclustered))));
   }
   return el("aside", { class: "legend", "aria-labelledby": "legend-h" },
     el("h2", { id: "legend-h" }, t("map.legend")), el("p", { class: "hint" }, t("map.legend_hint")), list);
