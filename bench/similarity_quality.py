@@ -179,12 +179,29 @@ def tessera_space(space: str) -> Method:
     return run
 
 
+FUSION_WEIGHT = 2.0  # weight of the learned block beside `all` (whose aspects' weights² sum to ~7)
+
+
+def fused(weight: float = FUSION_WEIGHT) -> Method:
+    """`all` plus the aiSFX embedding as one more aspect: z-scored, scaled to an expected squared norm of weight²."""
+    base = tessera_space("all")
+
+    def run(cat: dict[str, np.ndarray], qry: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        a, b = base(cat, qry)
+        mu, sd = cat["learned"].mean(0), cat["learned"].std(0)
+        sd = np.where(sd > 1e-9, sd, 1.0)
+        k = weight / np.sqrt(cat["learned"].shape[1])
+        return (np.hstack([a, (cat["learned"] - mu) / sd * k]), np.hstack([b, (qry["learned"] - mu) / sd * k]))
+    return run
+
+
 def methods(has_learned: bool) -> dict[str, Method]:
     from tessera.indexer.spaces import SPACES
 
     out: dict[str, Method] = {f"tessera:{s}": tessera_space(s) for s in SPACES}
     if has_learned:
         out["learned (aisfx)"] = zscore()("learned")
+        out["tessera:all+learned"] = fused()
     out["baseline:compact_essentia_90"] = zscore()("compact")
     out["baseline:mfcc_26"] = zscore()("mfcc")
     return out

@@ -328,6 +328,19 @@ QUALITY = [
     FeatureDef("peak_db", "quality", "dBFS", "-120..0", "numpy", "", "Highest sample level.", "Exact."),
 ]
 
+# The optional learned space (extra `learned`): its own 512-d vector, not part of the feature vector.
+LEARNED = [
+    FeatureDef("aisfx_embedding", "learned", "512 activations (dimensionless)", "0..",
+               "aiSFX X-Sequential-CE network (tessera.indexer.learned) on a 96-band HTK mel spectrogram",
+               f"{FRAME}; log10(1 + 10^4 x) / 9.4578; blocks of 100 frames every 50, embeddings averaged",
+               "A learned description of the sound as a whole, trained to index sound-effects libraries. "
+               "Attribution: aiSFX embedding by Alison B. Ma and Alexander Lerch, \"Representation Learning "
+               "for the Automatic Indexing of Sound Effects Libraries\", ISMIR 2022; pre-trained weights "
+               "licensed CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/). Exports carrying these "
+               "vectors must carry this attribution.",
+               "Computed only when the optional extra is installed; not interpretable dimension by dimension."),
+]
+
 # Stored per file beside the features, not part of the vector.
 FINGERPRINT = [
     FeatureDef("fingerprint", "identity", "chromaprint compressed fingerprint (URL-safe base64)",
@@ -365,6 +378,7 @@ def dictionary() -> dict[str, Any]:
         "labels": [f.as_dict() for f in LABELS],
         "quality": [f.as_dict() for f in QUALITY],
         "fingerprint": [f.as_dict() for f in FINGERPRINT],
+        "learned": [f.as_dict() for f in LEARNED],
         "quality_flags": QUALITY_FLAGS,
     }
 
@@ -380,7 +394,7 @@ def markdown() -> str:
         "",
     ]
     for title, defs in (("Vector features", FEATURES), ("Labels", LABELS), ("Quality", QUALITY),
-                        ("Fingerprint", FINGERPRINT)):
+                        ("Fingerprint", FINGERPRINT), ("Learned embedding (optional extra)", LEARNED)):
         lines += [f"## {title}", "", "| name | group | unit | range | algorithm | parameters | meaning | "
                   "reliability |", "|---|---|---|---|---|---|---|---|"]
         for f in defs:
