@@ -179,19 +179,16 @@ def tessera_space(space: str) -> Method:
     return run
 
 
-FUSION_WEIGHT = 2.0  # weight of the learned block beside `all` (whose aspects' weights² sum to ~7)
-
-
-def fused(weight: float = FUSION_WEIGHT) -> Method:
-    """`all` plus the aiSFX embedding as one more aspect: z-scored, scaled to an expected squared norm of weight²."""
+def fused(weight: float | None = None) -> Method:
+    """`all+learned` as tessera.indexer.learned builds it: `all` beside the embedding weighted as one aspect."""
     base = tessera_space("all")
 
     def run(cat: dict[str, np.ndarray], qry: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        from tessera.indexer.learned import FUSION_WEIGHT, LearnedTransform, fuse
+
         a, b = base(cat, qry)
-        mu, sd = cat["learned"].mean(0), cat["learned"].std(0)
-        sd = np.where(sd > 1e-9, sd, 1.0)
-        k = weight / np.sqrt(cat["learned"].shape[1])
-        return (np.hstack([a, (cat["learned"] - mu) / sd * k]), np.hstack([b, (qry["learned"] - mu) / sd * k]))
+        lt = LearnedTransform.fit(cat["learned"], FUSION_WEIGHT if weight is None else weight)
+        return fuse(a, lt.transform(cat["learned"])), fuse(b, lt.transform(qry["learned"]))
     return run
 
 

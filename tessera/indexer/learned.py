@@ -12,13 +12,16 @@ scaled by the training maximum; blocks of 100 frames (~2.3 s, hop 50) are embedd
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tessera.indexer.decode import TARGET_SR
-from tessera.indexer.frames import FS, HS, magnitudes, n_frames
+from tessera.indexer.frames import FS, magnitudes, n_frames
 
 DIMENSION = 512
 BLOCK, HOP = 100, 50
@@ -27,6 +30,9 @@ ATTRIBUTION = ("aiSFX embedding by Alison B. Ma and Alexander Lerch (Georgia Tec
                "for the Automatic Indexing of Sound Effects Libraries\", ISMIR 2022; pre-trained weights "
                "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/), from the aisfx package.")
 LICENCE = "CC-BY-4.0"
+# weight of the learned block beside the `all` space in `all+learned` (the aspects of `all` have weights² summing
+# to about 5): chosen on the development corpora by bench/tune_space.py --fusion, proven on the held-out ones
+FUSION_WEIGHT = 3.0
 
 
 def available() -> bool:
@@ -93,4 +99,41 @@ def embed_file(path: str) -> np.ndarray:
     return embed(decode(path).mono)
 
 
-__all__ = ["ATTRIBUTION", "DIMENSION", "HS", "LICENCE", "available", "embed", "embed_file", "spectrogram"]
+@dataclass
+class LearnedTransform:
+    """z-scores of the embedding over the catalogue, scaled so that its expected squared norm is weight²: the
+    learned block then counts like one aspect of weight ``weight`` beside the aspects of `all`."""
+
+    center: np.ndarray
+    scale: np.ndarray
+    weight: float
+
+    @classmethod
+    def fit(cls, matrix: np.ndarray, weight: float = FUSION_WEIGHT) -> LearnedTransform:
+        m = np.asarray(matrix, np.float64)
+        sd = m.std(axis=0) if m.shape[0] > 1 else np.ones(m.shape[1])
+        return cls(m.mean(axis=0).astype(np.float32), np.where(sd > 1e-9, sd, 1.0).astype(np.float32), weight)
+
+    def transform(self, matrix: np.ndarray) -> np.ndarray:
+        z = (np.atleast_2d(matrix).astype(np.float32) - self.center) / self.scale
+        return np.ascontiguousarray(z * (self.weight / np.sqrt(self.center.size)), dtype=np.float32)
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"center": self.center.tolist(), "scale": self.scale.tolist(), "weight": self.weight,
+                             "attribution": ATTRIBUTION}
+        d["digest"] = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> LearnedTransform:
+        return cls(np.asarray(d["center"], np.float32), np.asarray(d["scale"], np.float32), float(d["weight"]))
+
+
+def fuse(all_search: np.ndarray, learned_search: np.ndarray) -> np.ndarray:
+    """`all+learned` search vectors: the `all` space's search vectors beside the transformed embedding."""
+    return np.ascontiguousarray(np.hstack([np.atleast_2d(all_search), np.atleast_2d(learned_search)]),
+                                dtype=np.float32)
+
+
+__all__ = ["ATTRIBUTION", "DIMENSION", "FUSION_WEIGHT", "LICENCE", "LearnedTransform", "available", "embed",
+           "embed_file", "fuse", "spectrogram"]

@@ -25,3 +25,16 @@ def test_embedding_of_real_audio() -> None:
     assert kick.shape == (learned.DIMENSION,) and np.isfinite(kick).all()
     # two kicks are closer to each other than a kick to a choir pad
     assert np.linalg.norm(kick - kick2) < np.linalg.norm(kick - pad)
+
+
+def test_fused_block_weighs_like_one_aspect() -> None:
+    # LearnedTransform needs no torch: synthetic embeddings are enough to check its scaling and storage
+    rng = np.random.default_rng(0)
+    emb = rng.gamma(2.0, 1.0, size=(200, learned.DIMENSION)).astype(np.float32)
+    lt = learned.LearnedTransform.fit(emb, weight=3.0)
+    y = lt.transform(emb)
+    assert np.mean(np.sum(y**2, axis=1)) == pytest.approx(9.0, rel=0.02)
+    again = learned.LearnedTransform.from_json(lt.to_json())
+    assert np.allclose(again.transform(emb[:3]), y[:3])
+    assert "CC BY 4.0" in lt.to_json()["attribution"]
+    assert learned.fuse(np.zeros((2, 5)), y[:2]).shape == (2, 5 + learned.DIMENSION)
