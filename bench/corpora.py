@@ -97,6 +97,7 @@ class Corpus:
     held_out: bool
     items: list[Item]
     origin: str  # Debian package and licence, for the report
+    parts: tuple[str, ...] = ()  # a corpus made of other corpora: their vectors are reused, not recomputed
 
 
 # ---------------------------------------------------------------------------------------------- MIDI
@@ -267,10 +268,19 @@ def merged_notes(a: Corpus, b: Corpus) -> Corpus:
                   a.items + b.items, f"{a.origin}; {b.origin}")
 
 
+def upload_across(dev: Corpus, held: Corpus) -> Corpus:
+    """Uploads between the held-out soundfont and the development ones: the development notes act as one
+    source, so the 'upload' variant queries each side with the other as the catalogue (both directions)."""
+    items = [Item(i.path, i.cls, i.group, "dev-soundfonts") for i in dev.items] + held.items
+    return Corpus(f"{held.name}-vs-dev", "notes", True, items, f"{held.origin} against {dev.origin}",
+                  parts=(dev.name, held.name))
+
+
 def all_corpora(cache: Path = DEFAULT_CACHE) -> list[Corpus]:
     fluid, timgm = gm_notes("fluid", cache), gm_notes("timgm", cache)
-    return [merged_notes(fluid, timgm), hydrogen_drums(), sonic_pi(), gm_notes("musescore", cache, held_out=True),
-            avl_drums(cache)]
+    dev_notes, held_notes = merged_notes(fluid, timgm), gm_notes("musescore", cache, held_out=True)
+    return [dev_notes, hydrogen_drums(), sonic_pi(), held_notes, avl_drums(cache),
+            upload_across(dev_notes, held_notes)]
 
 
 if __name__ == "__main__":

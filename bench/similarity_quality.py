@@ -12,6 +12,8 @@ Protocol
   tessera.indexer.similarity.build does on a real catalogue.
 - "upload" variant (notes only): the catalogue is one soundfont, the queries are the other soundfont's
   notes (an uploaded recording of an unseen timbre source); the transform is fitted on the catalogue only.
+  Held out: notes-musescore-vs-dev queries the MuseScore notes against the two development soundfonts and
+  the other way round (its leave-one-out row is the three soundfonts together).
 - 95% CIs: bootstrap over queries (1000 resamples).
 - Baselines computed in the same run on the same files: MFCC (13 essentia MFCC, mean and std: 26-d) and a
   compact essentia set (45 frame-level essentia descriptors, mean and std: 90-d), both z-scored.
@@ -327,11 +329,16 @@ def main() -> None:
     cache = None if args.no_cache else Path(args.cache)
     report: dict = {"extractor_version": EXTRACTOR_VERSION, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                     "corpora": {}}
+    done: dict[str, dict[str, np.ndarray]] = {}
     for c in all_corpora(Path(args.cache)):
         if args.only and c.name not in args.only:
             continue
         print(f"{c.name}: {len(c.items)} items", flush=True)
-        vecs = extract_corpus(c, cache)
+        if c.parts and all(p in done for p in c.parts):
+            vecs = {k: np.vstack([done[p][k] for p in c.parts]) for k in done[c.parts[0]]}
+        else:
+            vecs = extract_corpus(c, cache)
+        done[c.name] = vecs
         ev = evaluate(c, vecs, methods("learned" in vecs))
         report["corpora"][c.name] = ev
         for var, rows in ev["variants"].items():
