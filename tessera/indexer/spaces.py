@@ -29,6 +29,7 @@ from tessera.indexer.errors import IndexerError
 
 CLIP = 5.0
 KEEP_VARIANCE = 0.999  # PCA components kept per aspect: all but numerical noise
+MIN_ROWS_PER_DIM = 10  # whitening an aspect of d features needs at least 10·d catalogue vectors
 
 
 @dataclass(frozen=True)
@@ -237,7 +238,9 @@ def _fit_aspect(a: Aspect, pos: np.ndarray, z: np.ndarray, power: float) -> Aspe
         return AspectTransform(a.name, pos, np.zeros(d, np.float32),
                                (np.eye(d) * a.weight / np.sqrt(d)).astype(np.float32), a.weight)
     mean = z.mean(axis=0)
-    if power > 0 and d > 1:
+    # a covariance needs many more sounds than dimensions: on a small catalogue whitening would blow
+    # sampling noise up into directions, so it waits until the catalogue can support it
+    if power > 0 and d > 1 and z.shape[0] >= MIN_ROWS_PER_DIM * d:
         lam, vec = np.linalg.eigh(np.cov(z - mean, rowvar=False))
         lam, vec = lam[::-1].clip(min=0), vec[:, ::-1]
         keep = max(1, int(np.searchsorted(np.cumsum(lam) / max(lam.sum(), 1e-12), KEEP_VARIANCE) + 1))
