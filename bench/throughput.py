@@ -170,8 +170,8 @@ def print_table(rows: list[dict]) -> None:
 
 
 def parallel(files: list[str], workers_list: tuple[int, ...]) -> dict:
-    from tessera.catalog.store import IndexTask
     from tessera.indexer.run import IndexParams, _run_pool
+    from tessera.indexer.store import IndexTask
 
     tasks = [IndexTask(file_id=i, path=f, md5="", size=0) for i, f in enumerate(files)]
     res: dict = {"tasks": len(tasks), "runs": {}}

@@ -97,6 +97,8 @@ class ItemPage(BaseModel):
 class Neighbour(BaseModel):
     item: ItemOut
     distance: float
+    why: str | None = Field(default=None, description="what makes it close, in plain words (the feature "
+                            "aspects nearest the query, and those that differ)")
     segment_id: int | None = Field(description="the matching segment of a long recording, if any")
     start: float | None = None
     end: float | None = None

@@ -14,7 +14,10 @@ from typing import Any
 
 from tessera.core.vocab import QUALITY_FLAGS
 
-EXTRACTOR_VERSION = "tessera-frames-2"  # 2: the last segment covers the short tail
+# 2: the last segment covers the short tail; 3: pitch-independent timbre (envelope shape, attack MFCCs,
+# harmonic descriptors). Files indexed under an older version are re-analysed by the next `tessera index`;
+# the faiss indexes are rebuilt from the vectors of this version only.
+EXTRACTOR_VERSION = "tessera-frames-3"
 
 FRAME = "frameSize=2048, hopSize=1024 at 44.1 kHz, Hann window"
 
@@ -22,7 +25,7 @@ FRAME = "frameSize=2048, hopSize=1024 at 44.1 kHz, Hann window"
 @dataclass(frozen=True)
 class FeatureDef:
     name: str
-    group: str  # timbre | spectral | dynamics | rhythm | tonal
+    group: str  # timbre | spectral | dynamics | envelope | harmonic | rhythm | tonal
     unit: str
     range: str
     algorithm: str
@@ -80,6 +83,94 @@ def _contrast_defs() -> list[FeatureDef]:
                 reliability="Robust.",
             ))
     return out
+
+
+def _envelope_defs() -> list[FeatureDef]:
+    out = [
+        FeatureDef(
+            name=f"envelope_db_{ms}ms", group="envelope", unit="dB relative to the envelope peak", range="-60..0",
+            algorithm="numpy on the RMS envelope", parameters=f"{FRAME}; level {ms} ms after the loudest frame, "
+            "floored at -60 dB (also past the end of the file)",
+            meaning=f"How much of its peak level the sound keeps {ms} ms after the peak: together these six "
+            "levels draw the decay curve (a pluck falls fast, an organ holds, a pad swells), which does not "
+            "change with the note played.",
+            reliability="Meaningful for single sounds; on long recordings it describes the loudest event.",
+            high="sustained" if ms >= 400 else "holds after the peak", low="dies away" if ms >= 400 else
+            "sharp decay",
+        )
+        for ms in (50, 100, 200, 400, 800, 1600)
+    ]
+    out += [
+        FeatureDef("envelope_modulation_db", "envelope", "dB", "0..10", "numpy: mean absolute difference between "
+                   "the RMS envelope in dB and its 9-frame moving median, frames after the peak above -60 dBFS",
+                   FRAME, "How much the level wavers around its own trend: tremolo, beating, rattle or "
+                   "roughness; near 0 for a smooth decay or a steady tone.",
+                   "Robust; on long recordings it also counts the rhythm of the music.", "wavering level",
+                   "smooth level"),
+        FeatureDef("spectral_flux_sustain", "envelope", "log(1 + flux)", "0..10", "numpy: spectral flux "
+                   "(positive differences of log(1 + 1000 |X|)), mean over frames after the peak, log1p",
+                   FRAME, "How much the spectrum keeps changing once the sound has started: high for noisy, "
+                   "rattling or evolving sounds, low for steady tones and clean decays.", "Robust.",
+                   "restless spectrum", "steady spectrum"),
+        FeatureDef("spectral_centroid_slope", "envelope", "octaves per second", "-10..10", "numpy: least-squares "
+                   "slope of log2(1 + spectral centroid) over the 0.5 s after the envelope peak", FRAME,
+                   "Whether the sound darkens as it decays (plucked strings, struck bars: negative) or keeps "
+                   "or gains brightness (bowed and blown sounds, swells: zero or positive).",
+                   "Meaningful for single sounds.", "brightens", "darkens"),
+    ]
+    out += [
+        FeatureDef(
+            name=f"mfcc_attack_{i}", group="timbre", unit="dimensionless (log-mel cepstrum)", range="about -100..100",
+            algorithm="essentia MFCC (as mfcc_mean), mean over the attack frames",
+            parameters=f"{FRAME}; the 3 frames (~70 ms) from the first frame within 30 dB of the peak; "
+            f"coefficient {i}",
+            meaning=f"Mel-frequency cepstral coefficient {i} of the attack alone: the colour of the onset "
+            "(hammer, pick, breath, bow or stick noise), which tells instruments apart better than their "
+            "sustained tone and does not follow the pitch.",
+            reliability="Meaningful for single sounds; on long recordings it describes the loudest event.",
+        )
+        for i in range(1, 13)
+    ]
+    return out
+
+
+def _harmonic_defs() -> list[FeatureDef]:
+    pitched = "essentia PitchYinFFT + SpectralPeaks + HarmonicPeaks"
+    params = "every 4th frame with pitch confidence > 0.5, up to 20 harmonics"
+    return [
+        FeatureDef("pitched_ratio", "harmonic", "ratio", "0..1", "essentia PitchYinFFT", "every 4th frame above "
+                   "-60 dBFS; confidence > 0.5 with a harmonic series found", "Share of the sound that has a "
+                   "clear harmonic pitch.", "Robust.", "pitched", "unpitched or noisy"),
+        *[FeatureDef(f"tristimulus_{i}", "harmonic", "ratio", "0..1", f"{pitched} + essentia Tristimulus",
+                     params, meaning, "Only meaningful when pitched_ratio is high; 1/3 each when unpitched.",
+                     high, low)
+          for i, meaning, high, low in (
+              (1, "Share of the harmonic energy in the fundamental (Pollard and Jansson's first tristimulus): "
+                  "high for flute-like, pure tones.", "strong fundamental", "weak fundamental"),
+              (2, "Share of the harmonic energy in harmonics 2-4: a full, warm middle.", "strong low partials",
+               "weak low partials"),
+              (3, "Share of the harmonic energy in harmonics 5 and up: bright, brassy or reedy tones.",
+               "strong high partials", "weak high partials"))],
+        FeatureDef("odd_even_ratio", "harmonic", "log10 ratio", "-3..3", f"{pitched} + essentia "
+                   "OddToEvenHarmonicEnergyRatio, log10, median over frames", params,
+                   "Balance of odd against even harmonics: clearly positive for clarinet-like and square-wave "
+                   "tones (mostly odd harmonics), near 0 for most others.", "Only meaningful when "
+                   "pitched_ratio is high; 0 when unpitched.", "odd-harmonic (hollow)", "even-rich"),
+        FeatureDef("harmonic_centroid", "harmonic", "harmonic number", "1..20", f"{pitched}; numpy: "
+                   "power-weighted mean of harmonic frequency / fundamental, median over frames", params,
+                   "Brightness relative to the note played: the typical harmonic carrying the energy. Unlike "
+                   "the spectral centroid it does not rise with pitch, so it compares instruments across "
+                   "registers.", "Only meaningful when pitched_ratio is high; 0 when unpitched.",
+                   "bright for its pitch", "mellow for its pitch"),
+        *[FeatureDef(f"harmonic_profile_{i}", "harmonic", "dB relative to the strongest harmonic", "-60..0",
+                     f"{pitched}; numpy: 20 log10 of harmonic {i}'s magnitude over the strongest one's, median "
+                     "over frames", params, f"Level of harmonic {i} against the strongest partial: the first "
+                     "eight together draw the spectral envelope sampled at the harmonics, a pitch-normalised "
+                     "picture of the instrument's resonances (weak even harmonics of a clarinet, the strong "
+                     "fundamental of a flute).", "Only meaningful when pitched_ratio is high; -60 when "
+                     "unpitched.", f"strong harmonic {i}", f"weak harmonic {i}")
+          for i in range(1, 9)],
+    ]
 
 
 _SPECTRAL = [
@@ -206,7 +297,7 @@ _TONAL = [
 ]
 
 FEATURES: list[FeatureDef] = [*_mfcc_defs(), *_bark_defs(), *_SPECTRAL, *_contrast_defs(), *_DYNAMICS,
-                              *_RHYTHM, *_TONAL]
+                              *_RHYTHM, *_TONAL, *_envelope_defs(), *_harmonic_defs()]
 FEATURE_NAMES: list[str] = [f.name for f in FEATURES]
 FEATURE_INDEX: dict[str, int] = {n: i for i, n in enumerate(FEATURE_NAMES)}
 BY_NAME: dict[str, FeatureDef] = {f.name: f for f in FEATURES}
@@ -239,6 +330,19 @@ QUALITY = [
     FeatureDef("peak_db", "quality", "dBFS", "-120..0", "numpy", "", "Highest sample level.", "Exact."),
 ]
 
+# The optional learned space (extra `learned`): its own 512-d vector, not part of the feature vector.
+LEARNED = [
+    FeatureDef("aisfx_embedding", "learned", "512 activations (dimensionless)", "0..",
+               "aiSFX X-Sequential-CE network (tessera.indexer.learned) on a 96-band HTK mel spectrogram",
+               f"{FRAME}; log10(1 + 10^4 x) / 9.4578; blocks of 100 frames every 50, embeddings averaged",
+               "A learned description of the sound as a whole, trained to index sound-effects libraries. "
+               "Attribution: aiSFX embedding by Alison B. Ma and Alexander Lerch, \"Representation Learning "
+               "for the Automatic Indexing of Sound Effects Libraries\", ISMIR 2022; pre-trained weights "
+               "licensed CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/). Exports carrying these "
+               "vectors must carry this attribution.",
+               "Computed only when the optional extra is installed; not interpretable dimension by dimension."),
+]
+
 # Stored per file beside the features, not part of the vector.
 FINGERPRINT = [
     FeatureDef("fingerprint", "identity", "chromaprint compressed fingerprint (URL-safe base64)",
@@ -254,6 +358,8 @@ FINGERPRINT = [
                "instrument align almost perfectly, so short files are linked by md5 only."),
 ]
 
+
+
 def dictionary() -> dict[str, Any]:
     return {
         "extractor_version": EXTRACTOR_VERSION,
@@ -261,6 +367,7 @@ def dictionary() -> dict[str, Any]:
         "labels": [f.as_dict() for f in LABELS],
         "quality": [f.as_dict() for f in QUALITY],
         "fingerprint": [f.as_dict() for f in FINGERPRINT],
+        "learned": [f.as_dict() for f in LEARNED],
         "quality_flags": QUALITY_FLAGS,
     }
 
@@ -276,7 +383,7 @@ def markdown() -> str:
         "",
     ]
     for title, defs in (("Vector features", FEATURES), ("Labels", LABELS), ("Quality", QUALITY),
-                        ("Fingerprint", FINGERPRINT)):
+                        ("Fingerprint", FINGERPRINT), ("Learned embedding (optional extra)", LEARNED)):
         lines += [f"## {title}", "", "| name | group | unit | range | algorithm | parameters | meaning | "
                   "reliability |", "|---|---|---|---|---|---|---|---|"]
         for f in defs:

@@ -16,15 +16,17 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from tessera.indexer.dictionary import EXTRACTOR_VERSION
 from tessera.indexer.errors import IndexNotBuilt
+from tessera.indexer.explain import Explanation, explain
 from tessera.indexer.spaces import SPACES, Standardiser, get_space
 from tessera.indexer.store import VectorSet
 
@@ -42,6 +44,16 @@ class Hit:
     start: float
     end: float
     distance: float
+
+
+class HitRef(Protocol):
+    """What an explanation needs of a hit: which row of the index it is."""
+
+    @property
+    def file_id(self) -> int: ...
+
+    @property
+    def segment_id(self) -> int | None: ...
 
 
 @dataclass
@@ -81,6 +93,30 @@ class SpaceIndex:
             if len(best) >= want or fetch >= self.index.ntotal:
                 return sorted(best.values(), key=lambda h: (h.distance, h.file_id))[:want]
             fetch = min(self.index.ntotal, fetch * 4)
+
+
+    def explain_hits(self, query: np.ndarray, hits: Sequence[HitRef]) -> list[Explanation]:
+        """A plain-words explanation per hit, from the query's canonical vector(s) (averaged like ``search``)
+        and the hit's row as stored in this index."""
+        q = self.standardiser.transform(np.atleast_2d(query)).mean(axis=0)
+        qz = self.standardiser.zscores(np.atleast_2d(query)).mean(axis=0)
+        out = []
+        for h in hits:
+            sid = -1 if h.segment_id is None else h.segment_id
+            rows = np.nonzero((self.file_ids == h.file_id) & (self.segment_ids == sid))[0]
+            row = np.asarray(self.index.reconstruct(int(rows[0])), dtype=np.float32) if rows.size else q
+            out.append(explain(self.standardiser, q, row, qz, self._zscores_of(row)))
+        return out
+
+    def _zscores_of(self, row: np.ndarray) -> np.ndarray | None:
+        """Clipped z-scores of a stored row, recovered through the aspect projections when they are invertible."""
+        std = self.standardiser
+        z = np.zeros(len(std.columns), np.float32)
+        for a, (_, sl) in zip(std.aspects, std.aspect_slices(), strict=True):
+            if a.projection.shape[0] != a.projection.shape[1]:
+                return None  # a reduced PCA cannot be undone: directions are then left out
+            z[a.positions] = np.linalg.solve(a.projection.T, row[sl]) + a.mean
+        return z
 
 
 def _make_index(dim: int, n: int, exact_limit: int = EXACT_LIMIT) -> tuple[Any, str]:
@@ -135,13 +171,16 @@ def build(vs: VectorSet, index_dir: Path, spaces: list[str] | None = None,
             index.add(data)
         build_s = time.perf_counter() - t0
         recall = 1.0 if kind == "flat" else recall_at_10(index, data)
+        tj = std.to_json()
         faiss.write_index(index, str(tmp / f"{name}.faiss"))
         np.savez(tmp / f"{name}.rows.npz", file_ids=vs.file_ids, segment_ids=vs.segment_ids, starts=vs.starts,
                  ends=vs.ends)
         manifest["spaces"][name] = {
             "space": name, "dimension": int(data.shape[1]), "count": int(data.shape[0]),
             "files": int(file_mask.sum()), "segments": int((~file_mask).sum()), "index_type": kind,
-            "recall_at_10": recall, "build_seconds": round(build_s, 3), "standardiser": std.to_json(),
+            "recall_at_10": recall, "build_seconds": round(build_s, 3), "standardiser": tj,
+            # the transform travels with the index it built: its digest names it in the manifest and API
+            "transform_digest": tj["digest"],
             "extractor_version": EXTRACTOR_VERSION,
         }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))

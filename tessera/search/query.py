@@ -214,6 +214,14 @@ def _best_per_file(space: SpaceIndex, rows: np.ndarray, dist: np.ndarray, score:
     return sorted(best.values(), key=lambda h: (h.score or 0.0, h.file_id))
 
 
+def explain_page(space: SpaceIndex, q: Query, hits: list[SearchHit]) -> list[str | None]:
+    """Why each hit is close, in plain words (the aspects that make the distance small, and those that do
+    not), measured from the positive examples. Browsing without examples explains nothing."""
+    if not q.positives or not hits:
+        return [None] * len(hits)
+    return [e.text for e in space.explain_hits(np.vstack(q.positives), hits)]
+
+
 def search(store: SearchStore, space: SpaceIndex | None, q: Query | None, flt: SearchFilter, limit: int,
            offset: int, max_candidates: int = MAX_CANDIDATES, exact_limit: int = EXACT_LIMIT) -> SearchPage:
     """One page of answers: similarity-ranked when there are examples, else a filtered browse.

@@ -84,6 +84,9 @@ def test_similar_kick_returns_kicks(client: TestClient) -> None:
     assert sum(t.startswith("bd_") for t in titles) >= 2, titles
     dists = [n["distance"] for n in res["items"]]
     assert dists == sorted(dists)
+    # every hit says why it is close, in words over the space's feature aspects
+    whys = [n["why"] for n in res["items"]]
+    assert all(w and w.startswith(("similar ", "different ", "close ")) for w in whys), whys
     for space in ("all", "rhythm", "tonal"):
         assert len(client.get(f"/api/items/{ids['bd_haus']}/similar?k=4&space={space}").json()["items"]) == 4
 

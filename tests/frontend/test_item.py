@@ -54,6 +54,7 @@ def test_item_page_licence_source_features_similar(page: Any, web: Web) -> None:
     sim = _section(page, "item-similar-h")
     sim.locator("[data-space='all'] li.result").first.wait_for()
     assert sim.locator("li.result").count() == 10
+    assert sim.locator("li.result .why").first.inner_text().startswith("Why: ")
     titles = sim.locator("li.result .result-title").all_inner_texts()
     assert "guit_harmonics" not in titles
     sim.get_by_label("rhythm").check()

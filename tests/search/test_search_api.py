@@ -35,6 +35,7 @@ def test_upload_finds_neighbours(indexed: Indexed) -> None:
     assert all(n.startswith("bd_") for n in names[:4]), names
     hit = body["items"][0]
     assert hit["distance"] is not None and hit["item"]["licence"]["spdx"] == "CC-BY-4.0"
+    assert all(h["why"] for h in body["items"]), "every hit of a query by sound explains itself"
     assert hit["item"]["attribution"] and "segment_id" in hit
     dists = [h["distance"] for h in body["items"]]
     assert dists == sorted(dists)

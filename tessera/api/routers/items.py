@@ -21,7 +21,7 @@ from tessera.core.errors import Unauthorized
 from tessera.core.vocab import LicenceClass, SourceKind
 from tessera.indexer.dictionary import dictionary
 from tessera.indexer.spaces import describe_spaces
-from tessera.search.query import build_query, search
+from tessera.search.query import build_query, explain_page, search
 from tessera.search.store import SearchFilter
 
 router = APIRouter(prefix="/api", tags=["items"])
@@ -97,16 +97,17 @@ def similar(
                        status=f.status)
     # the one search path: item, segment and upload queries rank and filter the same way
     store = get_search_store(request)
-    found = search(store, indexes.space(space), build_query(store, items=[item_id]), SearchFilter(), limit=k, offset=0)
+    idx, q = indexes.space(space), build_query(store, items=[item_id])
+    found = search(store, idx, q, SearchFilter(), limit=k, offset=0)
     rows = catalog.get_items([h.file_id for h in found.hits])
     prot = protocols(request, list(rows))
     out = []
-    for h in found.hits:
+    for h, why in zip(found.hits, explain_page(idx, q, found.hits), strict=True):
         row = rows.get(h.file_id)
         if row is None:
             continue
         is_seg = h.segment_id is not None
-        out.append(Neighbour(item=item_out(row, protocol=prot), distance=float(h.distance or 0.0),
+        out.append(Neighbour(item=item_out(row, protocol=prot), distance=float(h.distance or 0.0), why=why,
                              segment_id=h.segment_id, start=h.start if is_seg else None,
                              end=h.end if is_seg else None))
     return SimilarOut(query=item_id, space=space, k=k, items=out)

@@ -21,6 +21,7 @@ from tessera.search.query import (
     DEFAULT_LAMBDA,
     SearchPage,
     build_query,
+    explain_page,
     search,
     upload_vector,
 )
@@ -119,17 +120,17 @@ def filters(
 
 
 def _answer(request: Request, store: SearchStore, result: SearchPage, limit: int, offset: int,
-            query: dict[str, Any]) -> dict[str, Any]:
+            query: dict[str, Any], whys: list[str | None] | None = None) -> dict[str, Any]:
     rows = store_items(request, [h.file_id for h in result.hits])
     quality = store.quality_of([h.file_id for h in result.hits])
     prot = protocols(request, list(rows))
     items = []
-    for h in result.hits:
+    for h, why in zip(result.hits, whys or [None] * len(result.hits), strict=True):
         row = rows.get(h.file_id)
         if row is None:
             continue  # withdrawn between ranking and reading
         items.append({"item": item_out(row, quality=quality.get(h.file_id), protocol=prot).model_dump(mode="json"),
-                      "distance": h.distance, "score": h.score, "segment_id": h.segment_id,
+                      "distance": h.distance, "score": h.score, "why": why, "segment_id": h.segment_id,
                       "start": h.start, "end": h.end})
     body = page(request, items, result.total, limit, offset)
     body["query"] = query
@@ -145,7 +146,8 @@ def _run(request: Request, store: SearchStore, indexes: IndexSet, flt: SearchFil
          space: str, limit: int, offset: int) -> dict[str, Any]:
     idx = indexes.space(space) if q.positives else None
     result = search(store, idx, q, flt, limit, offset)
-    return _answer(request, store, result, limit, offset, {**q.described, "space": space})
+    whys = explain_page(idx, q, result.hits) if idx is not None else None
+    return _answer(request, store, result, limit, offset, {**q.described, "space": space}, whys)
 
 
 @router.get("/search", summary="Search by items or segments (or browse with filters only)")

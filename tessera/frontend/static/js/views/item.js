@@ -273,7 +273,7 @@ function similarBlock(item, results) {
   return group;
 }
 
-/** A result line: play, title link, creator, licence, duration, distance, matching segment, basket. */
+/** A result line: play, title link, creator, licence, duration, distance, matching segment, why close, basket. */
 export function resultRow(hit, { score = false } = {}) {
   const it = hit.item;
   const seg = hit.segment_id ? { id: hit.segment_id, start: hit.start, end: hit.end } : null;
@@ -288,7 +288,8 @@ export function resultRow(hit, { score = false } = {}) {
       el("a", { class: "result-title", href: `#/item/${it.id}` }, it.title),
       el("div", { class: "meta" }, it.creator || t("item.unknown_creator"), " · ", fmtDuration(it.duration), " · ",
         licenceBadge(it.licence), match.length ? ` · ${match.join(" · ")}` : "",
-        prot ? el("span", { class: "protocol-badge" }, ` · ${t("protocol.badge", { count: it.protocol_labels.length })}`) : null)),
+        prot ? el("span", { class: "protocol-badge" }, ` · ${t("protocol.badge", { count: it.protocol_labels.length })}`) : null),
+      hit.why ? el("div", { class: "why" }, t("result.why", { why: hit.why })) : null),
     el("div", { class: "result-actions" }, basketButton(it, seg),
       el("a", { class: "button small", href: `#/search?item=${it.id}`,
         "aria-label": t("result.more_like_named", { title: it.title }) }, t("result.more_like"))));
