@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tessera.indexer.store import VectorSet
 from tessera.indexer.decode import decode
 from tessera.indexer.dictionary import BY_NAME, FEATURE_NAMES
 from tessera.indexer.errors import IndexerError
@@ -14,6 +13,7 @@ from tessera.indexer.explain import explain_canonical
 from tessera.indexer.features import extract
 from tessera.indexer.similarity import IndexSet, build
 from tessera.indexer.spaces import SPACES, Standardiser, get_space
+from tessera.indexer.store import VectorSet
 
 SAMPLES = Path("/usr/share/sonic-pi/samples")
 
