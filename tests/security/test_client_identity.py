@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import FastAPI
 
 from tessera.api.clientaddr import client_address, networks
+from tessera.api.serving import uvicorn_config
+from tessera.core.settings import Settings
 from tests.security.conftest import PASSWORD, Server, bearer
 
 
@@ -69,3 +74,11 @@ def test_failed_sign_ins_are_throttled_per_account(serve: Callable[..., Server])
         assert 1 <= int(r.headers["Retry-After"]) <= 60
         # per account: another name is answered as usual
         assert c.post("/api/login", json={"name": "ana", "password": "wrong wrong"}).status_code == 401
+
+
+def test_tessera_serve_gives_uvicorn_only_the_configured_proxies(tmp_path: Path) -> None:
+    app = FastAPI()
+    default = uvicorn_config(app, Settings(data_dir=tmp_path), "127.0.0.1", 0)
+    assert default.proxy_headers is False and default.forwarded_allow_ips == []  # not uvicorn's loopback default
+    behind = uvicorn_config(app, Settings(data_dir=tmp_path, trusted_proxies=["10.0.0.0/8"]), "127.0.0.1", 0)
+    assert behind.proxy_headers is True and behind.forwarded_allow_ips == ["10.0.0.0/8"]
