@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,25 +46,70 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-# scrypt with n=2**14, r=8: ~16 MiB and tens of ms per check; passwords, unlike keys, are guessable
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 MIN_PASSWORD = 10
 SESSION_HOURS = 12
 
 
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
-    return f"scrypt${salt.hex()}${digest.hex()}"
+@dataclass(frozen=True)
+class ScryptCost:
+    n: int
+    r: int
+    p: int
+
+    @property
+    def maxmem(self) -> int:
+        # scrypt needs 128 * r * n bytes (plus a little); hashlib refuses more than 32 MiB unless told
+        return 128 * self.r * self.n + 1024**2
 
 
-def check_password(password: str, stored: str | None) -> bool:
-    if not stored or not stored.startswith("scrypt$"):
-        hashlib.scrypt(password.encode(), salt=b"0" * 16, dklen=32, **_SCRYPT)  # same cost: no user oracle
-        return False
-    _, salt, digest = stored.split("$")
-    got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), dklen=32, **_SCRYPT)
-    return secrets.compare_digest(got.hex(), digest)
+# OWASP's minimum for scrypt: 128 MiB and a few hundred ms per check; passwords, unlike keys, are guessable
+SCRYPT = ScryptCost(n=2**17, r=8, p=1)
+LEGACY_SCRYPT = ScryptCost(n=2**14, r=8, p=1)  # hashes stored as scrypt$salt$digest, re-hashed at next sign-in
+# each check holds 128 MiB: a burst of sign-ins must queue, not exhaust the machine's memory
+_HASH_SLOTS = threading.BoundedSemaphore(2)
+
+
+class PasswordHasher:
+    """scrypt behind one method, so a test can count the work each sign-in path does."""
+
+    def __init__(self, cost: ScryptCost = SCRYPT) -> None:
+        self.cost = cost
+
+    def kdf(self, password: str, salt: bytes, cost: ScryptCost) -> bytes:
+        with _HASH_SLOTS:
+            return hashlib.scrypt(password.encode(), salt=salt, n=cost.n, r=cost.r, p=cost.p, dklen=32,
+                                  maxmem=cost.maxmem)
+
+    def hash(self, password: str) -> str:
+        salt, c = secrets.token_bytes(16), self.cost
+        return f"scrypt${c.n}${c.r}${c.p}${salt.hex()}${self.kdf(password, salt, c).hex()}"
+
+    def check(self, password: str, stored: str | None) -> tuple[bool, bool]:
+        """(right password, stored hash should be re-made at the current cost).
+
+        A missing user or password costs one hash at the current cost, like a wrong password does, so the
+        answer's timing does not tell which names exist.
+        """
+        parsed = _parse(stored)
+        if parsed is None:
+            self.kdf(password, b"\0" * 16, self.cost)
+            return False, False
+        cost, salt, digest = parsed
+        ok = secrets.compare_digest(self.kdf(password, salt, cost), digest)
+        return ok, ok and cost != self.cost
+
+
+def _parse(stored: str | None) -> tuple[ScryptCost, bytes, bytes] | None:
+    parts = (stored or "").split("$")
+    try:
+        if len(parts) == 3 and parts[0] == "scrypt":
+            return LEGACY_SCRYPT, bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+        if len(parts) == 6 and parts[0] == "scrypt":
+            cost = ScryptCost(int(parts[1]), int(parts[2]), int(parts[3]))
+            return cost, bytes.fromhex(parts[4]), bytes.fromhex(parts[5])
+    except ValueError:
+        return None
+    return None
 
 
 def _audit(s: Any, actor: str | None, action: str, target_id: int | None, **detail: Any) -> None:
@@ -71,8 +117,9 @@ def _audit(s: Any, actor: str | None, action: str, target_id: int | None, **deta
 
 
 class AccountStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, hasher: PasswordHasher | None = None) -> None:
         self.db = db
+        self.hasher = hasher or PasswordHasher()
 
     def add_user(self, name: str, role: str, actor: str | None = None) -> int:
         if not _NAME.match(name):
@@ -119,15 +166,27 @@ class AccountStore:
             u = s.scalar(select(User).where(User.name == name))
             if u is None:
                 raise NotFound(f"no user {name!r}")
-            u.password_hash = hash_password(password)
+            u.password_hash = self.hasher.hash(password)
+            # a reset is how a stolen password is taken back: the sessions signed in with it end too
+            now = datetime.now(UTC)
+            for k in s.scalars(select(ApiKey).where(ApiKey.user_id == u.id, ApiKey.kind == "session",
+                                                    ApiKey.revoked_at.is_(None))):
+                k.revoked_at = now
+            _audit(s, None, "password_set", u.id, user=name)
 
     def login(self, name: str, password: str) -> tuple[str, Principal, datetime] | None:
         """A session key (expires after SESSION_HOURS) for a right name and password, else None."""
         with self.db.session() as s:
             u = s.scalar(select(User).where(User.name == name))
             stored = u.password_hash if u is not None else None
-        if u is None or not check_password(password, stored):
+        ok, stale = self.hasher.check(password, stored)
+        if u is None or not ok:
             return None
+        if stale:  # an older, cheaper hash: re-made at the current cost now that the password is known
+            with self.db.session() as s:
+                row = s.scalar(select(User).where(User.name == name))
+                if row is not None and row.password_hash == stored:
+                    row.password_hash = self.hasher.hash(password)
         expires = datetime.now(UTC) + timedelta(hours=SESSION_HOURS)
         key = self.issue_key(name, kind="session", expires_at=expires)
         return key, Principal(u.name, u.role, tuple(u.communities or ())), expires

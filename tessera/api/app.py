@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from tessera import __version__
-from tessera.api import auth, errors
+from tessera.api import auth, errors, hardening
 from tessera.api.deps import CatalogDep
 from tessera.api.routers import consent as consent_router
 from tessera.api.routers import datasets, items, moderation, rejected, search, taxonomy
@@ -70,11 +70,14 @@ def create_app(services: Services) -> FastAPI:
         description="Find, name and carve out small, openly licensed sound datasets by how they sound. "
         "Every answer about a recording carries its licence, attribution, source and md5.",
         lifespan=lifespan,
+        docs_url=None,  # hardening.install serves /docs from bundled files, not a CDN
+        redoc_url=None,
     )
     app.state.services = services
     app.state.sandbox = sandbox
     errors.install(app)
     auth.install(app, settings, services.accounts)
+    hardening.install(app, settings)  # after auth: its headers wrap the limits' answers too
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
     for router in (items.router, search.router, datasets.router, taxonomy.router, rejected.router,

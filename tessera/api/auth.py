@@ -18,6 +18,7 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from tessera.accounts.store import ANONYMOUS, AccountStore, Principal
+from tessera.api.clientaddr import client_address, networks
 from tessera.api.errors import body
 from tessera.catalog.visibility import OPERATOR, PUBLIC, Viewer
 from tessera.core.errors import Forbidden, Unauthorized
@@ -59,16 +60,31 @@ class SlidingWindow:
             return 0.0
 
 
-def principal_for(authorization: str | None, settings: Settings, accounts: AccountStore) -> Principal | None:
+def principal_for(authorization: str | None, settings: Settings, accounts: AccountStore,
+                  allow_editor_token: bool = True) -> Principal | None:
     """The caller for an Authorization header: None when a token was given but is not valid."""
     if not authorization:
         return ANONYMOUS
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    if settings.editor_token and secrets_equal(token, settings.editor_token):
+    if allow_editor_token and settings.editor_token and secrets_equal(token, settings.editor_token):
         return Principal("editor-token", "editor")
     return accounts.authenticate(token.strip())
+
+
+def key_prefix(authorization: str) -> str | None:
+    """The public prefix of a ``tsr_<prefix>_<secret>`` key, so failures against one key are counted together."""
+    token = authorization.partition(" ")[2].strip()
+    parts = token.split("_")
+    return parts[1] if len(parts) >= 3 and parts[0] == "tsr" and parts[1] else None
+
+
+def address(request: Request) -> str:
+    """The client address the limits are kept for (forwarded headers only from trusted proxies)."""
+    trusted = getattr(request.app.state, "trusted_proxies", ())
+    peer = request.client.host if request.client else None
+    return client_address(peer, {k.lower(): v for k, v in request.headers.items()}, trusted)
 
 
 def secrets_equal(a: str, b: str) -> bool:
@@ -119,8 +135,12 @@ def install(app: object, settings: Settings, accounts: AccountStore) -> None:
     per_addr = SlidingWindow(settings.rate_limit_anonymous)
     audio_addr = SlidingWindow(settings.rate_limit_audio_anonymous)
     export_key = SlidingWindow(settings.rate_limit_export_key)
-    # invalid keys are counted per address, or guessing keys would be free of any limit
+    # invalid keys are counted per address and per key prefix, or guessing keys would be free of any limit
     failed_auth = SlidingWindow(settings.auth_failures_per_address)
+    failed_prefix = SlidingWindow(settings.auth_failures_per_key)
+    app.state.trusted_proxies = networks(settings.trusted_proxies)
+    # sign-in failures per user name, read by the login route (a password is guessable, a key is not)
+    app.state.login_failures = SlidingWindow(settings.login_failures_per_account)
 
     def limited(wait: float) -> JSONResponse:
         retry = max(1, math.ceil(wait))
@@ -130,13 +150,18 @@ def install(app: object, settings: Settings, accounts: AccountStore) -> None:
 
     @app.middleware("http")
     async def _auth_and_limits(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        addr = request.client.host if request.client else "unknown"
+        addr = address(request)
         authorization = request.headers.get("authorization")
-        if authorization and (wait := failed_auth.wait(addr)):
-            return limited(wait)
-        p = principal_for(authorization, settings, accounts)
+        prefix = key_prefix(authorization) if authorization else None
+        locked = bool(authorization) and bool(
+            failed_auth.wait(addr) or (prefix is not None and failed_prefix.wait(prefix)))
+        # A user key has 256 random bits: checking it while locked gives a guesser nothing, and refusing it
+        # would let anyone lock a valid key out by failing from its address. The bootstrap editor token is
+        # chosen by a person, so it is not even compared while locked.
+        p = principal_for(authorization, settings, accounts, allow_editor_token=not locked)
         if p is None:
-            if wait := failed_auth.hit(addr):
+            waits = [failed_auth.hit(addr)] + ([failed_prefix.hit(prefix)] if prefix is not None else [])
+            if wait := max(waits):
                 return limited(wait)
             return JSONResponse(body("unauthorized", "the API key is not valid or has been revoked"), 401)
         request.state.principal = p

@@ -136,5 +136,7 @@ def page(request: Request, items: list[Any], total: int, limit: int, offset: int
     """The list envelope every list endpoint answers with."""
     nxt = None
     if offset + len(items) < total:
-        nxt = str(request.url.include_query_params(offset=offset + limit, limit=limit))
+        # never from the Host header (a client could point links anywhere): relative, or the configured base
+        url = request.url.include_query_params(offset=offset + limit, limit=limit)
+        nxt = (get_settings(request).public_url or "").rstrip("/") + url.path + (f"?{url.query}" if url.query else "")
     return {"items": items, "total": total, "limit": limit, "offset": offset, "next": nxt}

@@ -6,6 +6,7 @@ Each error class carries its status and problem type (``tessera.core.errors``); 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tessera.api.redact import scrub
 from tessera.core.errors import PROBLEM_BASE, Conflict, NotFound, TesseraError
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def _allowed_methods(request: Request) -> list[str]:
     """All methods the API documents for this path (Starlette reports only the first route's)."""
-    import re
 
     methods: set[str] = set()
     for template, ops in request.app.openapi().get("paths", {}).items():
@@ -68,7 +69,8 @@ def _allowed_methods(request: Request) -> list[str]:
 
 
 def body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "type": PROBLEM_BASE + code, "message": message, "details": details or {}}}
+    return {"error": {"code": code, "type": PROBLEM_BASE + code, "message": scrub(message),
+                      "details": scrub(details or {})}}
 
 
 def install(app: FastAPI) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from tessera.api.redact import public_identifier, scrub
 from tessera.catalog.models import AudioFile, Segment
 from tessera.core import licences
 
@@ -139,10 +140,10 @@ def item_out(f: AudioFile, quality: dict[str, Any] | None = None,
     rec = f.record
     return ItemOut(
         id=f.id, title=f.title, creator=f.creator, filename=f.filename, format=f.format, duration=f.duration,
-        sample_rate=f.sample_rate, channels=f.channels, size=f.size, md5=f.md5, status=f.status, error=f.error,
+        sample_rate=f.sample_rate, channels=f.channels, size=f.size, md5=f.md5, status=f.status, error=scrub(f.error),
         licence=licence_out(f.licence_spdx, f.licence_url), attribution=f.attribution,
-        source=SourceOut(kind=rec.kind, identifier=rec.identifier, record_id=rec.id, title=rec.title, doi=rec.doi,
-                         page_url=rec.page_url, file_url=f.url),
+        source=SourceOut(kind=rec.kind, identifier=public_identifier(rec.identifier), record_id=rec.id,
+                         title=rec.title, doi=rec.doi, page_url=rec.page_url, file_url=f.url),
         consent=ConsentOut(state=f.consent_state, expires_at=f.consent_expires_at),
         duplicate_of=f.duplicate_of, audio_url=f"/api/items/{f.id}/audio", quality=quality,
         protocol_labels=(protocol or {}).get(f.id, []),

@@ -97,9 +97,11 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from tessera.api.app import create_app
+        from tessera.api.serving import uvicorn_config
 
         logging.basicConfig(level=logging.INFO)
-        uvicorn.run(create_app(services()), host=host, port=port, log_level="info")
+        svc = services()
+        uvicorn.Server(uvicorn_config(create_app(svc), svc.settings, host, port, log_level="info")).run()
 
 
     @app.command()

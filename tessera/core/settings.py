@@ -39,6 +39,20 @@ class Settings(BaseSettings):
     rate_limit_export_key: int = Field(default=10, description="Exports with bundled audio per minute per key.")
     auth_failures_per_address: int = Field(
         default=20, description="Invalid API keys per minute per address before it is answered 429.")
+    auth_failures_per_key: int = Field(
+        default=20, description="Invalid secrets per minute for one key prefix before it is answered 429 "
+        "(a valid key is never refused for this).")
+    login_failures_per_account: int = Field(
+        default=5, description="Failed sign-ins per minute per user name before sign-in answers 429.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="Addresses or CIDRs of reverse proxies whose X-Forwarded-For / "
+        "Forwarded headers name the client; empty: the headers are never honoured (the peer is the client).")
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["*"], description="Host header values this server answers (TrustedHost); "
+        "'*' allows any, fine for a local install; set your public host names when exposed.")
+    public_url: str | None = Field(
+        default=None, description="The server's public base URL (e.g. https://tessera.example.org), used for "
+        "SKOS URIs; unset: links are relative and never built from the request's Host header.")
     audio_cache_seconds: int = Field(
         default=300, description="max-age of audio and previews: short, so a withdrawal reaches caches soon.")
     audio_requires_key: bool = Field(default=False, description="Full audio only for callers with an API key.")

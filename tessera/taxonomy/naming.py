@@ -252,6 +252,8 @@ class NamingStore:
             row = self._label(s, label_id)
             if row.status == "removed":
                 raise Conflict(f"label {label_id} was removed", id=label_id)
+            if row.created_by == voter:  # a proposer's own vote would let one person accept by themselves
+                raise NotAllowed("you may not vote on a label you proposed", id=label_id)
             vote = s.scalar(select(LabelVote).where(LabelVote.label_id == label_id, LabelVote.voter == voter))
             before = vote.value if vote else None
             if vote is None:
@@ -277,6 +279,8 @@ class NamingStore:
                 return self._label_out(s, row)
             if row.status == "removed":
                 raise Conflict(f"label {label_id} was removed", id=label_id)
+            if row.created_by == actor and not override:  # acceptance is someone else's judgement
+                raise NotAllowed("you may not accept a label you proposed", id=label_id)
             sc = s.get(Scheme, row.scheme_id)
             assert sc is not None
             rule = sc.rule or {}

@@ -97,8 +97,8 @@ def _valid_calls(client: TestClient, keys: dict[str, str], ids: dict[str, int], 
     client.post("/api/schemes", headers=ed, json={"slug": f"{slug}-st", "name": "St", "stewards": ["u-editor"],
                                                    "rule": {"steward_approval": True}})
 
-    def label(scheme: str = slug) -> int:
-        r = client.post("/api/labels", headers=ed, json={"scheme": scheme, "text": f"t{n}", "lang": "en",
+    def label(scheme: str = slug, by: dict[str, str] = ed) -> int:
+        r = client.post("/api/labels", headers=by, json={"scheme": scheme, "text": f"t{n}", "lang": "en",
                                                           "item_id": item})
         assert r.status_code == 201, r.text
         return int(r.json()["id"])
@@ -121,8 +121,9 @@ def _valid_calls(client: TestClient, keys: dict[str, str], ids: dict[str, int], 
         ("post", "/api/labels"): ("/api/labels", {"scheme": slug, "text": "new", "lang": "en", "item_id": item}),
         ("patch", "/api/labels/{label_id}"): (f"/api/labels/{label()}", {"description": "edited"}),
         ("delete", "/api/labels/{label_id}"): (f"/api/labels/{label()}", None),
-        ("post", "/api/labels/{label_id}/votes"): (f"/api/labels/{label()}/votes", {"value": 1}),
-        ("post", "/api/labels/{label_id}/accept"): (f"/api/labels/{label(f'{slug}-st')}/accept", None),
+        ("post", "/api/labels/{label_id}/votes"): (f"/api/labels/{label(by=adm)}/votes", {"value": 1}),
+        ("post", "/api/labels/{label_id}/accept"): (f"/api/labels/{label(f'{slug}-st', adm)}/accept",
+                                                    None),  # someone else's: nobody accepts their own
         ("post", "/api/labels/{label_id}/links"): (f"/api/labels/{label()}/links",
                                                    {"other_label_id": label(f"{slug}-b"), "kind": "closeMatch"}),
         ("post", "/api/labels/{label_id}/purge"): (f"/api/labels/{label()}/purge", None),

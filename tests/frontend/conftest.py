@@ -165,8 +165,26 @@ def _all_filter() -> Any:
     return ItemFilter()
 
 
+def _csp_safe_wait_for_function() -> None:
+    """Playwright evaluates an expression predicate with eval() in the page, which the app's
+    Content-Security-Policy (script-src 'self') refuses; a function predicate is not eval'd."""
+    page_cls = playwright.Page
+    if getattr(page_cls.wait_for_function, "_csp_safe", False):
+        return
+    original = page_cls.wait_for_function
+
+    def wait_for_function(self: Any, expression: str, *args: Any, **kw: Any) -> Any:
+        if "=>" not in expression and not expression.lstrip().startswith(("function", "async")):
+            expression = f"() => ({expression})"
+        return original(self, expression, *args, **kw)
+
+    wait_for_function._csp_safe = True  # type: ignore[attr-defined]
+    page_cls.wait_for_function = wait_for_function  # type: ignore[method-assign]
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
+    _csp_safe_wait_for_function()
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: scripts/setup.sh installs it")
     with playwright.sync_playwright() as p:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,7 +13,7 @@ from tessera.accounts.store import Principal
 from tessera.api.auth import current, require
 from tessera.api.deps import AccountsDep, ConsentDep, ModerationDep, Paged, ProtocolsDep, TaxonomyDep, page
 from tessera.api.schemas import ID_MAX, DbId
-from tessera.core.errors import Conflict, InvalidInput, Unauthorized
+from tessera.core.errors import Conflict, InvalidInput, RateLimited, Unauthorized
 from tessera.core.vocab import KINDS
 
 router = APIRouter(prefix="/api", tags=["moderation"])
@@ -40,9 +41,16 @@ class UserOut(BaseModel):
 
 
 @router.post("/login", summary="Sign in with a name and password; answers a session key (12 h)")
-def login(body: LoginIn, accounts: Accounts) -> dict[str, Any]:
+def login(request: Request, body: LoginIn, accounts: Accounts) -> dict[str, Any]:
+    # per account, not per address: a guesser with many addresses still gets N tries a minute per name;
+    # checked before hashing, and for names that do not exist too, so the 429 reveals nothing either
+    failures = request.app.state.login_failures
+    if wait := failures.wait(body.name.casefold()):
+        retry = max(1, math.ceil(wait))
+        raise RateLimited(f"too many failed sign-ins for this name; try again in {retry} s", retry_after=retry)
     got = accounts.login(body.name, body.password)
     if got is None:
+        failures.hit(body.name.casefold())
         raise Unauthorized("wrong name or password")
     key, who, expires = got
     return {"token": key, "user": UserOut(name=who.name, role=who.role, communities=list(who.communities)),

@@ -128,7 +128,8 @@ def add_scheme(body: SchemeIn, who: Editor, store: Store) -> dict[str, Any]:
 def scheme_skos(request: Request, slug: Annotated[str, PathParam(max_length=64)], store: Store,
                 format: Literal["turtle", "json-ld"] = "turtle") -> Response:
     data = store.skos_data(slug)
-    base = str(request.base_url).rstrip("/") + "/api"
+    # the configured public address, never the request's Host header (it would be written into the URIs)
+    base = (get_settings(request).public_url or "").rstrip("/") + "/api"
     return Response(skos.serialise(data, base, format), media_type=skos.FORMATS[format])
 
 

@@ -7,12 +7,27 @@ export function el(tag, attrs = {}, ...children) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === null || v === undefined || v === false) continue;
     if (k === "class") e.className = v;
+    // through the CSSOM: the Content-Security-Policy refuses style attributes, not style properties
+    else if (k === "style") e.style.cssText = v;
+    // links come from catalogue data: a javascript: or data: URL there would run on this origin
+    else if (k === "href" && safeUrl(v) === null) continue;
     else if (k.startsWith("on") && typeof v === "function") e.addEventListener(k.slice(2), v);
     else if (k.startsWith(".")) e[k.slice(1)] = v;
     else e.setAttribute(k, v === true ? "" : v);
   }
   append(e, children);
   return e;
+}
+
+/** The URL if it is http(s) (or relative to this page), else null. */
+export function safeUrl(url) {
+  if (typeof url !== "string" || !url) return null;
+  try {
+    const u = new URL(url, document.baseURI);
+    return u.protocol === "http:" || u.protocol === "https:" ? url : null;
+  } catch {
+    return null;
+  }
 }
 
 function append(e, children) {

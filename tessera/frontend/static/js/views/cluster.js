@@ -124,6 +124,7 @@ function mayAccept(label, scheme) {
   const me = currentUser();
   if (!atLeast("editor")) return false;
   if (atLeast("admin")) return true;
+  if (label.created_by === me.name) return false;  // the API refuses to let anyone accept their own label
   const rule = (scheme && scheme.rule) || {};
   if (rule.steward_approval && scheme.stewards.includes(me.name)) return true;
   return rule.min_net_votes !== undefined && rule.min_net_votes !== null && label.net_votes >= rule.min_net_votes;
@@ -190,7 +191,8 @@ function labelItem(l, sc, c, box, schemes) {
       out.replaceChildren(messageBox(errorText(err)));
     }
   };
-  if (atLeast("editor")) {
+  // one may not vote on one's own label (the API refuses it)
+  if (atLeast("editor") && l.created_by !== currentUser().name) {
     actions.append(
       el("button", { type: "button", class: "small vote-up", "aria-label": t("label.vote_up_named", { text: l.text }),
         onclick: () => act(() => api(`/api/labels/${l.id}/votes`, { method: "POST", json: { value: 1 } }), t("label.voted")) },

@@ -1,7 +1,7 @@
 // One sound: player with waveform and segment marks, licence in plain words, source, features, similar.
 import { api } from "../api.js";
 import { t, fmtNumber, has } from "../i18n.js";
-import { el, heading, showError, fmtDuration, fmtTime, definitionList, licenceBadge, humanise, nextId } from "../dom.js";
+import { el, heading, showError, fmtDuration, fmtTime, definitionList, licenceBadge, humanise, nextId, safeUrl } from "../dom.js";
 import { licenceBlock } from "../licence.js";
 import { Waveform, decode } from "../waveform.js";
 import { basketButton } from "../basket.js";
@@ -157,8 +157,8 @@ function sourceBlock(item) {
   const s = item.source;
   const links = [];
   if (s.doi) links.push(el("a", { href: `https://doi.org/${s.doi}`, target: "_blank", rel: "noopener" }, `doi:${s.doi}`));
-  if (s.page_url) links.push(el("a", { href: s.page_url, target: "_blank", rel: "noopener" }, t("item.source_page")));
-  if (s.file_url) links.push(el("a", { href: s.file_url, target: "_blank", rel: "noopener" }, t("item.source_file")));
+  if (safeUrl(s.page_url)) links.push(el("a", { href: s.page_url, target: "_blank", rel: "noopener" }, t("item.source_page")));
+  if (safeUrl(s.file_url)) links.push(el("a", { href: s.file_url, target: "_blank", rel: "noopener" }, t("item.source_file")));
   const kind = has(`source.${s.kind}`) ? t(`source.${s.kind}`) : s.kind;
   return el("div", {},
     el("p", {}, t("item.source_text", { kind, title: s.title })),
