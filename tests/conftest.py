@@ -6,6 +6,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -122,3 +123,42 @@ def settings(tmp_path: Path) -> Settings:
     s = Settings(data_dir=tmp_path / "data", editor_token="test-editor-token")
     s.ensure_dirs()
     return s
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _csp_safe_wait_for_function() -> None:
+    """Playwright evaluates an expression predicate with eval() in the page, which the app's
+    Content-Security-Policy (script-src 'self') refuses; a function predicate is not eval'd."""
+    from playwright.sync_api import Page
+
+    page_cls = Page
+    if getattr(page_cls.wait_for_function, "_csp_safe", False):
+        return
+    original = page_cls.wait_for_function
+
+    def wait_for_function(self: Any, expression: str, *args: Any, **kw: Any) -> Any:
+        if "=>" not in expression and not expression.lstrip().startswith(("function", "async")):
+            expression = f"() => ({expression})"
+        return original(self, expression, *args, **kw)
+
+    wait_for_function._csp_safe = True  # type: ignore[attr-defined]
+    page_cls.wait_for_function = wait_for_function  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One Chromium for every browser test of the session (two sync Playwrights cannot run at once)."""
+    _csp_safe_wait_for_function()
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: scripts/setup.sh installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--no-first-run", "--autoplay-policy=no-user-gesture-required",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
+        yield b
+        b.close()

@@ -38,7 +38,6 @@ from tessera.taxonomy.store import TaxonomyStore
 playwright = pytest.importorskip("playwright.sync_api")
 
 SONIC_PI = Path("/usr/share/sonic-pi/samples")
-CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 PASSWORD = "correct horse battery"
@@ -163,37 +162,6 @@ def _all_filter() -> Any:
     from tessera.catalog.store import ItemFilter
 
     return ItemFilter()
-
-
-def _csp_safe_wait_for_function() -> None:
-    """Playwright evaluates an expression predicate with eval() in the page, which the app's
-    Content-Security-Policy (script-src 'self') refuses; a function predicate is not eval'd."""
-    page_cls = playwright.Page
-    if getattr(page_cls.wait_for_function, "_csp_safe", False):
-        return
-    original = page_cls.wait_for_function
-
-    def wait_for_function(self: Any, expression: str, *args: Any, **kw: Any) -> Any:
-        if "=>" not in expression and not expression.lstrip().startswith(("function", "async")):
-            expression = f"() => ({expression})"
-        return original(self, expression, *args, **kw)
-
-    wait_for_function._csp_safe = True  # type: ignore[attr-defined]
-    page_cls.wait_for_function = wait_for_function  # type: ignore[method-assign]
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    _csp_safe_wait_for_function()
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: scripts/setup.sh installs it")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run", "--autoplay-policy=no-user-gesture-required",
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
-        yield b
-        b.close()
 
 
 class Errors(list[str]):

@@ -3,8 +3,7 @@ rendered; the API docs load nothing from another origin."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,19 +12,6 @@ import pytest
 from tests.security.conftest import Server
 
 playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: scripts/setup.sh installs it")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run"])
-        yield b
-        b.close()
 
 
 def _page(browser: Any, srv: Server) -> tuple[Any, Any, list[str], list[str]]:
