@@ -34,6 +34,7 @@ from tessera.crawlers.http import (
     scaled,
 )
 from tessera.crawlers.intake import Harvester
+from tessera.crawlers.sources.base import Source
 from tessera.crawlers.sources.internet_archive import IASource
 from tessera.crawlers.sources.zenodo import ZenodoSource
 from tessera.crawlers.summary import CrawlSummary, HarvestOptions
@@ -89,6 +90,18 @@ def _options(settings: Settings, consent: ConsentService, dry_run: bool) -> Harv
     )
 
 
+def _harvest(settings: Settings, catalog: Catalog, consent: ConsentService | None, source: Source,
+             client: PoliteClient, summary: CrawlSummary, since: str | None, limit: int | None, dry_run: bool,
+             progress: Any) -> None:
+    """Run one source through the generic harvest loop; the client's request counts go into the summary."""
+    options = _options(settings, consent or consent_service(catalog.db, settings), dry_run)
+    harvester = Harvester(catalog, source, options, summary, progress=progress)
+    try:
+        crawl(source, harvester, since=since, limit=limit)
+    finally:
+        summary.add_client_stats(client)
+
+
 def crawl_zenodo(
     settings: Settings,
     catalog: Catalog,
@@ -121,12 +134,7 @@ def crawl_zenodo(
             community=community,
             resource_type=resource_type,
         )
-        options = _options(settings, consent or consent_service(catalog.db, settings), dry_run)
-        harvester = Harvester(catalog, source, options, summary, progress=progress)
-        try:
-            crawl(source, harvester, since=since, limit=limit)
-        finally:
-            summary.add_client_stats(client)
+        _harvest(settings, catalog, consent, source, client, summary, since, limit, dry_run, progress)
     return summary
 
 
@@ -149,12 +157,7 @@ def crawl_ia(
     summary = CrawlSummary(source="internet_archive", dry_run=dry_run)
     with PoliteClient(settings.user_agent, limiter, retry) as client:
         source = IASource(client, settings.ia_url, page_size=page_size, query=query, collection=collection)
-        options = _options(settings, consent or consent_service(catalog.db, settings), dry_run)
-        harvester = Harvester(catalog, source, options, summary, progress=progress)
-        try:
-            crawl(source, harvester, since=since, limit=limit)
-        finally:
-            summary.add_client_stats(client)
+        _harvest(settings, catalog, consent, source, client, summary, since, limit, dry_run, progress)
     return summary
 
 
