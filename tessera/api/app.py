@@ -23,7 +23,7 @@ from tessera.api.routers import map as map_router
 from tessera.api.schemas import Health
 from tessera.compose import Services
 from tessera.consent.service import Withdrawal
-from tessera.search.sandbox import DecodeSandbox
+from tessera.search.sandbox import DecodeSandbox, GateLimits
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "frontend" / "static"
@@ -54,7 +54,10 @@ def create_app(services: Services) -> FastAPI:
     # a single query is faster on one OpenMP thread, and requests run concurrently anyway
     faiss.omp_set_num_threads(1)
     settings = services.settings
-    sandbox = DecodeSandbox()  # uploads are decoded in limited worker processes
+    # uploads are decoded in limited worker processes behind a per-address and queue-length gate
+    sandbox = DecodeSandbox(limits=GateLimits(workers=settings.upload_workers, queue_wait=settings.upload_queue_wait,
+                                              max_waiting=settings.upload_max_waiting,
+                                              per_client=settings.uploads_per_address))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -28,6 +28,16 @@ class Settings(BaseSettings):
     # API
     max_page_size: int = 200
     max_upload_bytes: int = Field(default=50 * 1024**2, description="Largest recording accepted by POST /api/search.")
+    max_upload_seconds: float = Field(
+        default=600.0, description="Longest recording POST /api/search analyses (and, at 48 kHz stereo, the sample "
+        "budget a file's header may declare: a 96 kHz stereo upload may be half as long).")
+    upload_workers: int = Field(default=0, description="Processes decoding uploads at once; 0 = one per core.")
+    upload_queue_wait: float = Field(
+        default=10.0, description="Seconds an upload may wait for a free decoder before a 503 with Retry-After.")
+    upload_max_waiting: int = Field(
+        default=0, description="Uploads that may wait for a decoder at once (more: 503); 0 = four per decoder.")
+    uploads_per_address: int = Field(
+        default=2, description="Uploads one client address may have waiting or decoding at once (more: 429).")
     cors_origins: list[str] = Field(default_factory=list)
     editor_token: str | None = Field(
         default=None, description="Bootstrap bearer token that acts as an editor (before any user exists).")
