@@ -57,13 +57,15 @@ def free_port() -> int:
 
 
 def tessera(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "tessera.cli", *args], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "tessera.cli", *args], env=env, check=True, capture_output=True,
+                   cwd=env["PYTHONPATH"])
 
 
 def start(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
+    # cwd: `python -m` puts the working directory first on sys.path, so it must be the tree measured
     proc = subprocess.Popen([sys.executable, "-m", "tessera.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=env["PYTHONPATH"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
