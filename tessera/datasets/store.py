@@ -15,9 +15,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from tessera.catalog.models import AudioFile, FileFeatures, Segment
 from tessera.catalog.protocols import ProtocolStore
-from tessera.catalog.visibility import Viewer, dataset_visible_clause, visible_clause
+from tessera.catalog.visibility import PUBLIC, Viewer, dataset_visible_clause, now_utc, visible_clause
 from tessera.core.db import Database
-from tessera.core.errors import Conflict, InvalidInput, NotFound
+from tessera.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tessera.datasets.models import Dataset, DatasetMember, DatasetVersion
 from tessera.taxonomy.models import Cluster, ClusteringRun, ClusterMember, Label, Scheme
 from tessera.taxonomy.store import absorbed_identities
@@ -154,14 +154,35 @@ class DatasetStore:
         return rows
 
     # -- writing --------------------------------------------------------------------------
-    def _resolve(self, s: Any, members: Sequence[MemberIn]) -> list[DatasetMember]:
-        """Check that new members are visible (consent active) and take their md5 and segment times."""
+    def _guard_protocols(self, s: Any, dataset_id: int | None, fids: set[int]) -> None:
+        """Material a cultural protocol keeps from the public goes only into a dataset kept from the public.
+
+        A community member sees her community's restricted items and could otherwise carry them into a
+        public dataset (its export, its card); label the dataset for the community first.
+        """
+        at = now_utc()
+        public = set(s.scalars(select(AudioFile.id).where(AudioFile.id.in_(sorted(fids)), visible_clause(PUBLIC, at))))
+        restricted = sorted(fids - public)
+        if not restricted:
+            return
+        if dataset_id is not None and s.scalar(select(Dataset.id).where(
+                Dataset.id == dataset_id, ~dataset_visible_clause(PUBLIC, Dataset.id, at))) is not None:
+            return
+        raise Forbidden(
+            f"item(s) {', '.join(map(str, restricted[:20]))} are restricted by a community's cultural protocol; "
+            "a dataset may hold them only once it carries a restricting protocol label itself "
+            "(POST /api/protocol-labels with target_kind=dataset)", ids=restricted[:100])
+
+    def _resolve(self, s: Any, members: Sequence[MemberIn], dataset_id: int | None = None) -> list[DatasetMember]:
+        """Check that new members are visible (consent active, protocols) and take their md5 and segment times."""
         fids = {m.file_id for m in members}
         files = dict(s.execute(select(AudioFile.id, AudioFile.md5).where(
             AudioFile.id.in_(list(fids)), visible_clause(self.viewer))).all()) if fids else {}
         missing = sorted(fids - set(files))
         if missing:
             raise NotFound(f"item(s) not found: {', '.join(map(str, missing[:20]))}", ids=missing[:100])
+        if fids:
+            self._guard_protocols(s, dataset_id, fids)
         sids = {m.segment_id for m in members if m.segment_id is not None}
         segs = {r.id: r for r in s.execute(select(Segment.id, Segment.file_id, Segment.start, Segment.end)
                                             .where(Segment.id.in_(list(sids)))).all()} if sids else {}
@@ -216,7 +237,7 @@ class DatasetStore:
                                       md5=m.md5, position=0)
                         for m in prev.members
                         if m.file_id not in drop_files and (m.file_id, m.segment_id) not in drop_segs]
-                members = _dedupe(kept + self._resolve(s, add))
+                members = _dedupe(kept + self._resolve(s, add, dataset_id))
                 if len(members) > MAX_MEMBERS:
                     raise InvalidInput(f"at most {MAX_MEMBERS} members")
                 v = self._add_version(s, dataset_id, prev.version + 1, members, notes, created_by,

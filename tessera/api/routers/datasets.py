@@ -18,7 +18,7 @@ from starlette.background import BackgroundTask
 from tessera.api.auth import current
 from tessera.api.deps import DatasetsDep, IndexesDep, Paged, SearchStoreDep, get_protocols, page, require_editor
 from tessera.api.schemas import ID_MAX, DbId
-from tessera.core.errors import InvalidInput, Unauthorized
+from tessera.core.errors import Forbidden, InvalidInput, Unauthorized
 from tessera.datasets.export import export
 from tessera.datasets.licence_summary import summarise
 from tessera.datasets.models import Dataset, DatasetVersion
@@ -165,12 +165,26 @@ def get_dataset(request: Request, dataset_id: DatasetId,
     return out
 
 
+def curator(request: Request, dataset_id: DatasetId, datasets: DatasetsDep) -> str:
+    """Changes to a dataset come from its curator (whoever made it) or a moderator: another editor's
+    changes would be published under the curator's name. Others make their own dataset."""
+    who = require_editor(request)
+    d = datasets.get(dataset_id)  # a hidden or missing dataset is a 404 before any 403
+    if current(request).at_least("moderator") or d.created_by == who:
+        return who
+    raise Forbidden(f"only the dataset's curator ({d.created_by}) or a moderator may change it; "
+                    "create your own dataset from its members instead", curator=d.created_by)
+
+
+Curator = Annotated[str, Depends(curator)]
+
+
 @router.patch("/datasets/{dataset_id}", response_model=DatasetOut,
               summary="Edit the purpose and/or curation notes: makes a new version with the same members")
 def edit_dataset(
     dataset_id: DatasetId,
     body: DatasetEdit,
-    who: Annotated[str, Depends(require_editor)],
+    who: Curator,
     datasets: DatasetsDep,
 ) -> DatasetOut:
     changes: dict[str, str | None] = {k: getattr(body, k) for k in ("description", "notes")
@@ -184,7 +198,7 @@ def edit_dataset(
 def change_members(
     dataset_id: DatasetId,
     body: MembersChange,
-    who: Annotated[str, Depends(require_editor)],
+    who: Curator,
     datasets: DatasetsDep,
 ) -> VersionOut:
     v = datasets.change(dataset_id, _members(body.add), _members(body.remove), body.notes, who)
