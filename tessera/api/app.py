@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from tessera import __version__
 from tessera.api import auth, errors, hardening
-from tessera.api.deps import CatalogDep
+from tessera.api.deps import CatalogDep, ViewerDep
 from tessera.api.routers import consent as consent_router
 from tessera.api.routers import datasets, items, moderation, rejected, search, taxonomy
 from tessera.api.routers import map as map_router
@@ -88,7 +88,7 @@ def create_app(services: Services) -> FastAPI:
         app.include_router(router, responses=errors.ERROR_RESPONSES)
 
     @app.get("/health", response_model=Health, tags=["meta"], responses=errors.ERROR_RESPONSES)
-    def health(catalog: CatalogDep) -> Health:
+    def health(catalog: CatalogDep, viewer: ViewerDep) -> Health:
         try:
             with services.db.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -99,8 +99,10 @@ def create_app(services: Services) -> FastAPI:
         counts = catalog.stats() if db_state == "ok" else {}
         idx = services.indexes
         idx.refresh()
+        # an index holds protocol-restricted rows too: its row counts are for those who see everything
         index = {"build": idx.manifest.get("build"),
-                 "spaces": {k: v.get("count") for k, v in idx.manifest.get("spaces", {}).items()}}
+                 "spaces": {k: v.get("count") if viewer.sees_all else None
+                            for k, v in idx.manifest.get("spaces", {}).items()}}
         return Health(status="ok" if db_state == "ok" else "degraded", version=__version__, database=db_state,
                       items=counts, index=index, source=settings.source_url)
 

@@ -316,3 +316,13 @@ def test_the_table_covers_every_get_operation(world: World) -> None:
     assert gets - covered == set(), f"GET operations with no entry in the table: {sorted(gets - covered)}"
     assert covered - gets == set(), f"entries for operations that no longer exist: {sorted(covered - gets)}"
 
+
+
+@pytest.mark.parametrize("viewer", list(VIEWERS))
+def test_aggregates_count_only_what_the_viewer_may_see(world: World, viewer: str) -> None:
+    key = world.keys.get(VIEWERS[viewer] or "")
+    health = world.client.get("/health", headers=_h(key)).json()
+    assert health["items"]["indexed"] == 2  # the two open items; the hidden three are not counted
+    assert set(health["index"]["spaces"].values()) == {None}  # index rows include restricted ones
+    staff = world.client.get("/health", headers=_h(world.keys["ana"])).json()
+    assert all(isinstance(v, int) and v >= 2 for v in staff["index"]["spaces"].values())
