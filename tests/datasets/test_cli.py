@@ -51,6 +51,17 @@ def test_dataset_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert res.exit_code == 0, res.output
     sheet = (tmp_path / "v4" / "DATASHEET.md").read_text()
     assert "Curator notes: kept the ND ones apart" in sheet and "No clustering run existed" in sheet
+    # no public URL: local files have no download URL, said plainly; --public-url links them to this server
+    assert json.loads(res.output)["unlinked"] == 2 and "have no download URL" in sheet
+    res = r.invoke(app, ["export", "my-set", "--out", str(tmp_path / "pub"), "--public-url",
+                         "https://tessera.example.org/", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["unlinked"] == 0
+    rows = [json.loads(x) for x in (tmp_path / "pub" / "manifest.jsonl").read_text().splitlines()]
+    assert {x["url"] for x in rows} == {f"https://tessera.example.org/api/items/{i}/audio" for i in ids[1:]}
+    assert {x["source_identifier"] for x in rows} == {"x"}  # the folder's name, not its server path
+    res = r.invoke(app, ["export", "my-set", "--out", str(tmp_path / "bad"), "--public-url", "ftp://h/"])
+    assert res.exit_code == 2 and "http(s) base URL" in res.output
     # from a cluster and from a community label
     ts = TaxonomyStore(db, OPERATOR)
     run_id = save(ts, ids, [0, 0, 1])
