@@ -115,7 +115,7 @@ Following *Datasheets for Datasets* (Gebru et al.).{f' Online: {page}' if page e
 - {len(rows)} members: {len(active)} available, {segs} of them segments of longer recordings,
   {counts.get('withdrawn', 0)} withdrawn, {counts.get('lapsed', 0)} lapsed,
   {counts.get('restricted', 0)} restricted by a community's cultural protocol.
-- Left out: {left_out_text(counts)}
+- {left_out_text(counts)}
 - Total duration of available members: {dur:.1f} s.
 - Sources: {kv(sources)}.
 - Licences: {kv(summary.counts)}. {summary.summary}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -248,4 +249,27 @@ def test_file_urls_only_when_asked_for(world: World, tmp_path: Path) -> None:
         run = _fetch(rep.path, "--retries", "0")
         assert run.returncode == 1 and "no download URL" in run.stderr
     finally:
+        services.close()
+
+
+def test_a_key_for_the_server_only(world: World, tmp_path: Path) -> None:
+    """A server that streams full audio only to key holders: fetch.py sends TESSERA_API_KEY to it."""
+    w = world
+    out = _unzip_export(w, tmp_path / "keyed")
+    services = build(w.settings, migrate=False)
+    try:
+        services.accounts.add_user("fetcher", "editor")
+        key = services.accounts.issue_key("fetcher")
+        w.settings.audio_requires_key = True  # the running server reads these settings per request
+        run = _fetch(out, "--retries", "0")
+        assert run.returncode == 1 and "HTTP 401" in run.stderr
+        failed = {ln.split()[1] for ln in run.stderr.splitlines() if ln.startswith("FAILED")}
+        server = {r["file_name"] for r in _rows(out) if r["status"] == "active" and r["url_kind"] == "server"}
+        assert failed == server  # crawled files still came from their source, without a key
+        env = {**os.environ, "TESSERA_API_KEY": key}
+        run = subprocess.run([sys.executable, str(out / "fetch.py"), "--retries", "0"], capture_output=True,
+                             text=True, timeout=300, env=env)
+        assert run.returncode == 0 and "0 failed" in run.stdout, run.stderr
+    finally:
+        w.settings.audio_requires_key = False
         services.close()
