@@ -80,8 +80,9 @@ def links_text(links: Links, rows: list[dict[str, Any]]) -> str:
         parts.append(f"{kinds['file']} from `file://` paths on the machine that made this export (usable there "
                      "only)")
     if kinds.get(None):
-        parts.append(f"{kinds[None]} have no download URL: the exporting server had no public URL "
-                     "(TESSERA_PUBLIC_URL) and no `file://` links were asked for")
+        why = ("the exporting server had no public URL (TESSERA_PUBLIC_URL) and no `file://` links were asked "
+               "for" if not links.public_url and not links.file_urls else "see the note column")
+        parts.append(f"{kinds[None]} have no download URL: {why}")
     return "Files are fetched: " + "; ".join(parts) + "." if parts else "No file to fetch."
 
 

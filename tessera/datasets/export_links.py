@@ -24,6 +24,7 @@ FOLDER_KIND = "folder"
 # url_kind column of the manifest: where a member's URL points
 SOURCE, SERVER, FILE = "source", "server", "file"
 
+NO_COPY = "no download URL: the source's URL is not this file's own and this server holds no copy"
 NO_PUBLIC_URL = ("no download URL: this server has no public URL; export again with TESSERA_PUBLIC_URL set "
                  "(or --public-url), or with --file-urls on this machine")
 
@@ -78,6 +79,8 @@ def locate(m: ExportMember, links: Links) -> tuple[ExportMember, str | None, str
         return shown, SOURCE, ""
     if links.file_urls and m.path:
         return replace(shown, url=Path(m.path).resolve().as_uri()), FILE, ""
+    if not m.path:  # nothing this server could stream either
+        return replace(shown, url=None), None, NO_COPY
     if links.public_url:
         return replace(shown, url=links.server_audio(m.file_id)), SERVER, ""
     return replace(shown, url=None), None, NO_PUBLIC_URL

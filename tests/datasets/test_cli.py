@@ -24,7 +24,8 @@ def test_dataset_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db.migrate()
     cat = Catalog(db, OPERATOR)
     rec = cat.upsert_record(RecordIn("folder", "/x", "X", "CC-BY-ND-4.0", creator="A"))
-    ids = [cat.add_file(rec, FileIn(f"{i}.wav", f"{i:032d}", 10, url=f"http://h/{i}.wav"))[0] for i in range(3)]
+    ids = [cat.add_file(rec, FileIn(f"{i}.wav", f"{i:032d}", 10, url=f"http://h/{i}.wav",
+                                     path=str(tmp_path / f"{i}.wav")))[0] for i in range(3)]
     app = typer.Typer()
     app.command("noop")(lambda: None)
     register(app)
