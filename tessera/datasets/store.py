@@ -15,7 +15,14 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from tessera.catalog.models import AudioFile, FileFeatures, Segment
 from tessera.catalog.protocols import ProtocolStore
-from tessera.catalog.visibility import PUBLIC, Viewer, dataset_visible_clause, now_utc, visible_clause
+from tessera.catalog.visibility import (
+    PUBLIC,
+    Viewer,
+    consented_clause,
+    dataset_visible_clause,
+    now_utc,
+    visible_clause,
+)
 from tessera.core.db import Database
 from tessera.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tessera.datasets.models import Dataset, DatasetMember, DatasetVersion
@@ -36,7 +43,8 @@ class ExportMember:
     """Everything an export needs about one member, as plain data."""
 
     file_id: int
-    status: str  # active | withdrawn | restricted (a cultural protocol hides it from this exporter)
+    # active | withdrawn | lapsed (consent period ended) | restricted (a cultural protocol hides it from this exporter)
+    status: str
     segment_id: int | None = None
     start: float | None = None
     end: float | None = None
@@ -423,9 +431,13 @@ class DatasetStore:
                                      .where(FileFeatures.file_id.in_(fids))).all()) if fids else {}
             clustering = self._clustering_run(s, dict(v.origin or {}), run_id)
             taxonomy = self._taxonomy_of(s, list(rows), clustering["run_id"] if clustering else None)
-            # not visible but consent still active: a protocol label of a community hides it from this exporter
-            restricted = set(s.scalars(select(AudioFile.id).where(
-                AudioFile.id.in_([f for f in fids if f not in rows]), AudioFile.consent_state == "active")))
+            hidden = [f for f in fids if f not in rows]
+            # consent in force but not visible: a protocol label of a community hides it from this exporter
+            restricted = set(s.scalars(select(AudioFile.id).where(AudioFile.id.in_(hidden), consented_clause())))
+            # consent period ended, swept or not yet (then its state still says "active"): lapsed
+            lapsed = set(s.scalars(select(AudioFile.id).where(
+                AudioFile.id.in_(hidden), AudioFile.consent_expires_at.is_not(None),
+                AudioFile.consent_expires_at <= now_utc())))
             protocol = ProtocolStore(self.db, self.viewer).protocol_labels_for_items(list(rows))
             ext = s.scalar(select(AudioFile.extractor_version).where(AudioFile.id.in_(fids),
                                                                      AudioFile.extractor_version.is_not(None))
@@ -434,8 +446,10 @@ class DatasetStore:
         for m in v.members:
             f = rows.get(m.file_id)
             if f is None or f.md5 != m.md5:
-                # consent withdrawn (or the file replaced), or restricted: listed, never shipped, no content kept
-                status = "restricted" if f is None and m.file_id in restricted else "withdrawn"
+                # consent withdrawn or lapsed (or the file replaced), or restricted: listed by id only, never
+                # shipped, nothing else said of it
+                status = ("restricted" if m.file_id in restricted else "lapsed" if m.file_id in lapsed
+                          else "withdrawn") if f is None else "withdrawn"
                 out.append(ExportMember(file_id=m.file_id, status=status, segment_id=m.segment_id))
                 continue
             r = f.record

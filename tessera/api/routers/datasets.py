@@ -16,10 +16,20 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from tessera.api.auth import current
-from tessera.api.deps import DatasetsDep, IndexesDep, Paged, SearchStoreDep, get_protocols, page, require_editor
+from tessera.api.deps import (
+    DatasetsDep,
+    IndexesDep,
+    Paged,
+    SearchStoreDep,
+    get_protocols,
+    get_settings,
+    page,
+    require_editor,
+)
 from tessera.api.schemas import ID_MAX, DbId
 from tessera.core.errors import Forbidden, InvalidInput, Unauthorized
 from tessera.datasets.export import export
+from tessera.datasets.export_links import Links
 from tessera.datasets.licence_summary import summarise
 from tessera.datasets.models import Dataset, DatasetVersion
 from tessera.datasets.store import MemberIn
@@ -254,7 +264,9 @@ def export_dataset(
     b = datasets.export_bundle(dataset_id, version, clustering_run)
     tmp = Path(tempfile.mkdtemp(prefix="tessera-export-"))
     try:
-        rep = export(b, tmp / f"{b.slug}-v{b.version}.zip", with_audio=with_audio)
+        # absolute links only under the configured public URL: never built from the request's Host
+        rep = export(b, tmp / f"{b.slug}-v{b.version}.zip", with_audio=with_audio,
+                     links=Links(get_settings(request).public_url))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
