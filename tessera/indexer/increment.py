@@ -74,8 +74,9 @@ def update_indexes(store: IndexStore, index_dir: Path, params: IncrementParams |
         clean_leftovers(index_dir)
         t0 = time.perf_counter()
         files = store.searchable_files(EXTRACTOR_VERSION)
+        meta_t = {"id_scan": round(time.perf_counter() - t0, 3)}
         stamps = [t for t in files.values() if t is not None]
-        meta: dict[str, Any] = {"watermark": max(stamps).isoformat() if stamps else None}
+        meta: dict[str, Any] = {"watermark": max(stamps).isoformat() if stamps else None, "timings": meta_t}
         cur = current_build(index_dir)
         reason = "asked for" if rebuild else _rebuild_reason(index_dir, cur)
         if reason is None and cur is not None:
@@ -126,11 +127,17 @@ def _increment(store: IndexStore, index_dir: Path, cur: str, files: dict[int, da
     drop = np.asarray(sorted((held - files.keys()) | changed), dtype=np.int64)
     if not new and not drop.size:
         return {**manifest, "unchanged": True}  # nothing new, nothing redone: the current build keeps serving
+    t1 = time.perf_counter()
     vs = store.vector_set(EXTRACTOR_VERSION, file_ids=new) if new else None
+    meta["timings"]["new_vectors"] = round(time.perf_counter() - t1, 3)
+    if not drop.size and (vs is None or not vs.file_ids.size):
+        return {**manifest, "unchanged": True}  # listed, but their vectors are gone (withdrawn meanwhile)
     with writing(index_dir) as w:
         for name in names:
             m = manifest["spaces"][name]
+            t1 = time.perf_counter()
             index, rows = read_for_update(index_dir, cur, name, m)
+            m["read_seconds"] = round(time.perf_counter() - t1, 3)
             gone = np.isin(rows.file_ids, drop)
             removed = int(gone.sum())
             index, rows = drop_rows(index, rows, gone, m["index_type"])
@@ -138,7 +145,9 @@ def _increment(store: IndexStore, index_dir: Path, cur: str, files: dict[int, da
                 index, rows = _add(index, rows, vs, m)
             _check(index, rows, m, params, w.build_id)
             m.update(counts(index, rows))
+            t1 = time.perf_counter()
             w.write_space(name, index, rows)
+            m["write_seconds"] = round(time.perf_counter() - t1, 3)
         manifest.update(meta, build=w.build_id, kind="increment", derived_from=cur,
                         built_at=datetime.now(UTC).isoformat(), increments=manifest.get("increments", 0) + 1,
                         rows_added=int(vs.file_ids.shape[0]) if vs is not None else 0, rows_removed=removed,
