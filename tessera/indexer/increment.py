@@ -73,20 +73,25 @@ def update_indexes(store: IndexStore, index_dir: Path, params: IncrementParams |
     with exclusive(index_dir / ".lock"):
         clean_leftovers(index_dir)
         t0 = time.perf_counter()
-        files = store.searchable_files(EXTRACTOR_VERSION)
-        meta_t = {"id_scan": round(time.perf_counter() - t0, 3)}
-        stamps = [t for t in files.values() if t is not None]
-        meta: dict[str, Any] = {"watermark": max(stamps).isoformat() if stamps else None, "timings": meta_t}
         cur = current_build(index_dir)
         reason = "asked for" if rebuild else _rebuild_reason(index_dir, cur)
         if reason is None and cur is not None:
+            manifest = read_manifest(index_dir, cur)
+            since = datetime.fromisoformat(manifest["watermark"])
+            # what changed is found from ids and save times, never by reading the catalogue's vectors
+            recent = store.indexed_since(EXTRACTOR_VERSION, since)
+            ids = store.searchable_ids(EXTRACTOR_VERSION)
+            meta: dict[str, Any] = {"watermark": max([since, *recent.values()]).isoformat(),
+                                    "timings": {"id_scan": round(time.perf_counter() - t0, 3)}}
             try:
-                return _increment(store, index_dir, cur, files, meta, params, t0)
+                return _increment(store, index_dir, cur, manifest, ids, set(recent), meta, params, t0)
             except _Rebuild as r:
                 reason = r.reason
         log.info("full index build: %s", reason)
+        last = store.last_indexed(EXTRACTOR_VERSION)  # before the vectors: a file saved meanwhile is seen again
         vs = store.vector_set(EXTRACTOR_VERSION)
-        meta.update(rebuild_reason=reason, rows_added=int(vs.file_ids.shape[0]), rows_removed=0)
+        meta = {"watermark": last.isoformat() if last else datetime.min.replace(tzinfo=UTC).isoformat(),
+                "rebuild_reason": reason, "rows_added": int(vs.file_ids.shape[0]), "rows_removed": 0}
         manifest = build(vs, index_dir, exact_limit=params.exact_limit, meta=meta)
         manifest["seconds"] = round(time.perf_counter() - t0, 3)
         return manifest
@@ -115,16 +120,15 @@ def _rebuild_reason(index_dir: Path, cur: str | None) -> str | None:
     return None
 
 
-def _increment(store: IndexStore, index_dir: Path, cur: str, files: dict[int, datetime | None],
-               meta: dict[str, Any], params: IncrementParams, t0: float) -> dict[str, Any]:
-    manifest = read_manifest(index_dir, cur)
-    since = datetime.fromisoformat(manifest["watermark"])
+def _increment(store: IndexStore, index_dir: Path, cur: str, manifest: dict[str, Any], ids: np.ndarray,
+               recent: set[int], meta: dict[str, Any], params: IncrementParams, t0: float) -> dict[str, Any]:
     names = list(manifest["spaces"])
     rows = read_rows(index_dir, cur, names[0])  # every space of a build holds the same rows
     held = {int(f) for f in np.unique(rows.file_ids)} - {DEAD}
-    changed = {f for f in held & files.keys() if (files[f] or since) > since}  # analysed again since the build
-    new = (files.keys() - held) | changed
-    drop = np.asarray(sorted((held - files.keys()) | changed), dtype=np.int64)
+    searchable = {int(f) for f in ids}
+    changed = held & recent & searchable  # analysed again since the build
+    new = (searchable - held) | changed
+    drop = np.asarray(sorted((held - searchable) | changed), dtype=np.int64)
     if not new and not drop.size:
         return {**manifest, "unchanged": True}  # nothing new, nothing redone: the current build keeps serving
     t1 = time.perf_counter()

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 
 from tessera.catalog.models import AudioFile, FileFeatures, Segment
 from tessera.catalog.visibility import consented_clause, now_utc
@@ -170,12 +170,25 @@ class IndexStore:
         return and_(consented_clause(), AudioFile.status == "indexed", AudioFile.duplicate_of.is_(None),
                     AudioFile.extractor_version == extractor_version)
 
-    def searchable_files(self, extractor_version: str) -> dict[int, datetime | None]:
-        """Id -> when its features were saved, of every file ``vector_set`` would hold: what an index
-        increment compares its rows against (ids only, not vectors)."""
+    def searchable_ids(self, extractor_version: str) -> np.ndarray:
+        """Ids of every file ``vector_set`` would hold (ids only, not vectors): what an index increment
+        compares its rows against."""
         with self.db.session() as s:
-            rows = s.execute(select(AudioFile.id, AudioFile.indexed_at).where(self._searchable(extractor_version)))
+            ids = s.scalars(select(AudioFile.id).where(self._searchable(extractor_version))).all()
+            return np.asarray(ids, dtype=np.int64)
+
+    def indexed_since(self, extractor_version: str, since: datetime | None) -> dict[int, datetime]:
+        """Searchable files whose features were saved after ``since`` (all of them when None)."""
+        with self.db.session() as s:
+            cond = self._searchable(extractor_version)
+            if since is not None:
+                cond = and_(cond, AudioFile.indexed_at > since)
+            rows = s.execute(select(AudioFile.id, AudioFile.indexed_at).where(cond, AudioFile.indexed_at.is_not(None)))
             return {int(r.id): r.indexed_at for r in rows}
+
+    def last_indexed(self, extractor_version: str) -> datetime | None:
+        with self.db.session() as s:
+            return s.scalar(select(func.max(AudioFile.indexed_at)).where(self._searchable(extractor_version)))
 
     def vector_set(self, extractor_version: str, segments: bool = True,
                    file_ids: Collection[int] | None = None) -> VectorSet:
