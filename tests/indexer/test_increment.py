@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -39,7 +40,7 @@ def _folder(dst: Path, files: list[Path]) -> Path:
     return dst
 
 
-def _index(catalog: Catalog, index_dir: Path, params: IncrementParams = OPEN) -> dict:  # type: ignore[type-arg]
+def _index(catalog: Catalog, index_dir: Path, params: IncrementParams = OPEN) -> dict[str, Any]:
     return run_index(IndexStore(catalog.db), index_dir, IndexParams(increment=params), workers=2).manifest
 
 
