@@ -52,9 +52,11 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[int, typer.Option(help="Worker processes; 0 = one per core.")] = -1,
         scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
         retry_failed: Annotated[bool, typer.Option(help="Try files that failed before again.")] = False,
+        rebuild: Annotated[bool, typer.Option(help="Rebuild every similarity index instead of adding to it.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
-        """Compute features for every file not yet indexed and rebuild the similarity indexes."""
+        """Compute features for every file not yet indexed and add them to the similarity indexes (a full
+        rebuild only when the metric, the index kind or the statistics must change)."""
         from tessera.indexer.fingerprint import DuplicateParams
         from tessera.indexer.run import IndexParams, run_index
 
@@ -70,7 +72,7 @@ def register(app: typer.Typer) -> None:
                 task = prog.add_task("indexing", total=None)
                 rep = run_index(
                     svc.index_store, settings.index_dir, params, workers=settings.workers if workers < 0 else workers,
-                    scheduler=scheduler, retry_failed=retry_failed,
+                    scheduler=scheduler, retry_failed=retry_failed, rebuild=rebuild,
                     on_start=lambda n: prog.update(task, total=n),
                     on_result=lambda _i, _e: prog.advance(task),
                 )
@@ -83,7 +85,12 @@ def register(app: typer.Typer) -> None:
                   f"{rep.failed} failed; {rep.duplicates} linked as duplicates")
         for fid, reason in rep.failures:
             out.print(f"  [yellow]failed[/yellow] item {fid}: {reason}")
-        for name, m in rep.manifest.get("spaces", {}).items():
+        man = rep.manifest
+        how = (f"full build ({man.get('rebuild_reason')})" if man.get("kind") == "build" else
+               f"{man.get('kind')} (+{man.get('rows_added', 0)} / -{man.get('rows_removed', 0)} rows)")
+        how = "unchanged" if man.get("unchanged") else how
+        out.print(f"index {man.get('build')}: {how}")
+        for name, m in man.get("spaces", {}).items():
             out.print(f"  space {name}: {m['count']} vectors, dim {m['dimension']}, {m['index_type']}, "
                       f"recall@10 {m['recall_at_10']:.3f}")
 

@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tessera.core.locks import exclusive
-from tessera.indexer import similarity
 from tessera.indexer.decode import TARGET_SR, decode, header_info
 from tessera.indexer.dictionary import EXTRACTOR_VERSION
 from tessera.indexer.errors import IndexerError
 from tessera.indexer.fingerprint import DuplicateParams, find_duplicates
+from tessera.indexer.increment import IncrementParams, update_indexes
 from tessera.indexer.store import FeaturesOut, IndexStore, IndexTask
 
 log = logging.getLogger(__name__)
@@ -50,6 +49,7 @@ class IndexParams:
     # decoded length below (1 - this) of what the header claims: the file is cut short
     truncation_tolerance: float = 0.02
     duplicates: DuplicateParams = field(default_factory=DuplicateParams)
+    increment: IncrementParams = field(default_factory=IncrementParams)
 
 
 @dataclass
@@ -67,8 +67,10 @@ class RunReport:
             "total": self.total, "indexed": self.indexed, "failed": self.failed, "duplicates": self.duplicates,
             "audio_seconds": round(self.audio_seconds, 3),
             "failures": [{"id": i, "reason": r} for i, r in self.failures],
-            "index": {k: {kk: vv for kk, vv in v.items() if kk != "standardiser"}
+            "index": {k: {kk: vv for kk, vv in v.items() if kk not in ("standardiser", "z_sum", "z_mean")}
                       for k, v in self.manifest.get("spaces", {}).items()},
+            "build": {k: self.manifest.get(k) for k in ("build", "kind", "rebuild_reason", "rows_added",
+                                                         "rows_removed", "seconds")},
         }
 
 
@@ -285,10 +287,12 @@ def run_index(
     workers: int = 0,
     scheduler: Any = None,
     retry_failed: bool = False,
+    rebuild: bool = False,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[int, str | None], None] | None = None,
 ) -> RunReport:
-    """Index what is new or changed, then rebuild the similarity indexes from the catalogue's vectors.
+    """Index what is new or changed, then bring the similarity indexes in step: the new vectors are added
+    to the live indexes, or everything is rebuilt when it must be (``rebuild`` asks for it).
 
     Lapsed consents are the consent service's to purge: callers sweep before they call this.
     """
@@ -313,14 +317,10 @@ def run_index(
             report.failures.append((file_id, reason))
         if on_result:
             on_result(file_id, err)
-    report.manifest = rebuild_indexes(catalog, index_dir)
+    report.manifest = update_indexes(catalog, index_dir, params.increment, rebuild=rebuild)
     return report
 
 
 def rebuild_indexes(catalog: IndexStore, index_dir: Path) -> dict[str, Any]:
-    """Build from the vectors as they are now, under the index lock: a purge cannot interleave and
-    have its removals overwritten by a build that read the vectors before the withdrawal."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with exclusive(index_dir / ".lock"):
-        vs = catalog.vector_set(EXTRACTOR_VERSION)
-        return similarity.build(vs, index_dir)
+    """Rebuild every index from the vectors as they are now (under the index lock, like increments)."""
+    return update_indexes(catalog, index_dir, rebuild=True)

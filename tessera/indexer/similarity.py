@@ -1,9 +1,5 @@
-"""faiss indexes per similarity space: built from the catalogue's canonical vectors, persisted atomically.
-
-Layout under ``index_dir``::
-
-    builds/<build-id>/<space>.faiss, <space>.rows.npz, manifest.json
-    CURRENT                       # the build id in use, replaced atomically
+"""faiss indexes per similarity space: built from the catalogue's canonical vectors, persisted atomically
+(tessera.indexer.builds), extended by increments (tessera.indexer.increment).
 
 The index is a cache: deleting ``index_dir`` loses nothing, ``tessera index``
 rebuilds it from the vectors held in the catalogue.
@@ -11,10 +7,7 @@ rebuilds it from the vectors held in the catalogue.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,10 +17,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tessera.indexer.builds import DEAD, Rows, current_build, read_manifest, read_space, writing
 from tessera.indexer.dictionary import EXTRACTOR_VERSION
 from tessera.indexer.errors import IndexNotBuilt
 from tessera.indexer.explain import Explanation, explain
-from tessera.indexer.spaces import SPACES, Standardiser, get_space
+from tessera.indexer.spaces import SPACES, Standardiser, get_space, space_digest
 from tessera.indexer.store import VectorSet
 
 log = logging.getLogger(__name__)
@@ -66,7 +60,8 @@ class SpaceIndex:
     starts: np.ndarray
     ends: np.ndarray
     manifest: dict[str, Any]
-    removed: set[int] = field(default_factory=set)  # withdrawn files, filtered until the next build
+    # withdrawn files still in an index that cannot delete (DEAD marks their rows), filtered at query time
+    removed: set[int] = field(default_factory=set)
 
     def search(self, query: np.ndarray, k: int, exclude_files: set[int] | None = None) -> list[Hit]:
         """Nearest files (best row per file) to canonical query vectors (averaged when several)."""
@@ -147,99 +142,105 @@ def recall_at_10(index: Any, data: np.ndarray, sample: int = 500, seed: int = 0)
     return hits / float(truth.size)
 
 
-def build(vs: VectorSet, index_dir: Path, spaces: list[str] | None = None,
-          exact_limit: int = EXACT_LIMIT) -> dict[str, Any]:
-    """Build every space's index from the vectors and switch CURRENT to it atomically."""
-    import faiss
+def index_kind(n: int, exact_limit: int = EXACT_LIMIT) -> str:
+    return "flat" if n < exact_limit else f"hnsw{HNSW_M}"
 
+
+def counts(index: Any, rows: Rows) -> dict[str, int]:
+    """The manifest's row counts: live file and segment rows, and rows withdrawn but still in the graph."""
+    live = rows.file_ids != DEAD
+    return {"count": int(index.ntotal), "files": int((live & (rows.segment_ids < 0)).sum()),
+            "segments": int((live & (rows.segment_ids >= 0)).sum()), "dead_rows": int((~live).sum())}
+
+
+def build(vs: VectorSet, index_dir: Path, spaces: list[str] | None = None,
+          exact_limit: int = EXACT_LIMIT, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build every space's index from all the vectors and switch CURRENT to it atomically.
+
+    The standardiser of each space is fitted here and kept by the increments that follow, so that every
+    row of an index is transformed alike (tessera.indexer.increment).
+    """
     spaces = spaces or list(SPACES)
-    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    builds = index_dir / "builds"
-    tmp = builds / f".tmp-{build_id}-{os.getpid()}"
-    tmp.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, Any] = {"build": build_id, "extractor_version": EXTRACTOR_VERSION,
-                                "built_at": datetime.now(UTC).isoformat(), "spaces": {}}
+    rows = Rows(vs.file_ids, vs.segment_ids, vs.starts, vs.ends)
     file_mask = vs.segment_ids < 0
-    for name in spaces:
-        space = get_space(name)
-        # statistics come from file-level vectors so long recordings do not dominate them
-        std = Standardiser.fit(space, vs.matrix[file_mask])
-        data = std.transform(vs.matrix) if vs.matrix.shape[0] else np.zeros((0, len(std.columns)), np.float32)
-        t0 = time.perf_counter()
-        index, kind = _make_index(data.shape[1], data.shape[0], exact_limit)
-        if data.shape[0]:
-            index.add(data)
-        build_s = time.perf_counter() - t0
-        recall = 1.0 if kind == "flat" else recall_at_10(index, data)
-        tj = std.to_json()
-        faiss.write_index(index, str(tmp / f"{name}.faiss"))
-        np.savez(tmp / f"{name}.rows.npz", file_ids=vs.file_ids, segment_ids=vs.segment_ids, starts=vs.starts,
-                 ends=vs.ends)
-        manifest["spaces"][name] = {
-            "space": name, "dimension": int(data.shape[1]), "count": int(data.shape[0]),
-            "files": int(file_mask.sum()), "segments": int((~file_mask).sum()), "index_type": kind,
-            "recall_at_10": recall, "build_seconds": round(build_s, 3), "standardiser": tj,
-            # the transform travels with the index it built: its digest names it in the manifest and API
-            "transform_digest": tj["digest"],
-            "extractor_version": EXTRACTOR_VERSION,
-        }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    final = builds / build_id
-    os.replace(tmp, final)
-    cur_tmp = index_dir / f".CURRENT.{os.getpid()}"
-    cur_tmp.write_text(build_id)
-    os.replace(cur_tmp, index_dir / "CURRENT")
-    _prune(builds, keep={build_id})
+    with writing(index_dir) as w:
+        manifest: dict[str, Any] = {"build": w.build_id, "kind": "build", "extractor_version": EXTRACTOR_VERSION,
+                                    "built_at": datetime.now(UTC).isoformat(), **(meta or {}), "spaces": {}}
+        for name in spaces:
+            space = get_space(name)
+            # statistics come from file-level vectors so long recordings do not dominate them
+            std = Standardiser.fit(space, vs.matrix[file_mask])
+            data = std.transform(vs.matrix) if vs.matrix.shape[0] else np.zeros((0, len(std.columns)), np.float32)
+            t0 = time.perf_counter()
+            index, kind = _make_index(data.shape[1], data.shape[0], exact_limit)
+            if data.shape[0]:
+                index.add(data)
+            build_s = time.perf_counter() - t0
+            recall = 1.0 if kind == "flat" else recall_at_10(index, data)
+            tj = std.to_json()
+            fitted = std.zscores(vs.matrix[file_mask]) if file_mask.any() else np.zeros((1, len(std.columns)))
+            w.write_space(name, index, rows)
+            manifest["spaces"][name] = {
+                "space": name, "dimension": int(data.shape[1]), **counts(index, rows), "index_type": kind,
+                "recall_at_10": recall, "recall_build": w.build_id, "build_seconds": round(build_s, 3),
+                "standardiser": tj,
+                # the transform travels with the index it built: its digest names it in the manifest and API
+                "transform_digest": tj["digest"], "space_digest": space_digest(space),
+                "extractor_version": EXTRACTOR_VERSION,
+                # what increments compare against: the rows the standardiser saw, and the z-scores added since
+                "fit_rows": int(file_mask.sum()), "z_mean": fitted.mean(axis=0).astype(float).round(5).tolist(),
+                "added_since_fit": 0, "z_sum": [0.0] * len(std.columns),
+                "increments_since_recall": 0,
+            }
+        w.commit(manifest)
     return manifest
 
 
-def _prune(builds: Path, keep: set[str], keep_last: int = 2) -> None:
-    done = sorted(p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".tmp-"))
-    for p in done[:-keep_last]:
-        if p.name not in keep:
-            shutil.rmtree(p, ignore_errors=True)
+def drop_rows(index: Any, rows: Rows, drop: np.ndarray, kind: str) -> tuple[Any, Rows]:
+    """Take rows out of an index: a flat index deletes them (``remove_ids``); HNSW cannot delete, so its
+    rows are marked withdrawn (file id ``DEAD``) and never returned, until the next full build."""
+    if not drop.any():
+        return index, rows
+    if kind == "flat":
+        import faiss
+
+        index.remove_ids(faiss.IDSelectorBatch(np.nonzero(drop)[0].astype(np.int64)))
+        return index, rows.take(~drop)
+    fids = rows.file_ids.copy()
+    fids[drop] = DEAD
+    return index, Rows(fids, rows.segment_ids, rows.starts, rows.ends)
+
+
+def read_for_update(index_dir: Path, build_id: str, name: str, m: dict[str, Any]) -> tuple[Any, Rows]:
+    """A space of the current build, with files an older build listed as removed turned into dead rows."""
+    index, rows = read_space(index_dir, build_id, name)
+    legacy = m.pop("removed_files", None)
+    if legacy:
+        index, rows = drop_rows(index, rows, np.isin(rows.file_ids, np.asarray(legacy, np.int64)), m["index_type"])
+    return index, rows
 
 
 def remove_files(index_dir: Path, file_ids: set[int]) -> str | None:
     """Take files out of the current indexes without rebuilding them; returns the new build id.
 
-    Flat indexes drop the rows; HNSW cannot delete, so the files are listed in the manifest and
-    filtered at query time until the next full build. The new build is switched in atomically.
+    The caller holds the index lock. Flat indexes delete the rows; HNSW rows are marked withdrawn
+    (``drop_rows``). The new build is switched in atomically.
     """
-    import faiss
-
-    cur = (index_dir / "CURRENT").read_text().strip() if (index_dir / "CURRENT").exists() else ""
+    cur = current_build(index_dir)
     if not cur or not file_ids:
         return None
-    src = index_dir / "builds" / cur
-    manifest = json.loads((src / "manifest.json").read_text())
-    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    tmp = index_dir / "builds" / f".tmp-{build_id}-{os.getpid()}"
-    tmp.mkdir(parents=True)
+    manifest = read_manifest(index_dir, cur)
     gone = np.asarray(sorted(file_ids), dtype=np.int64)
-    for name, m in manifest["spaces"].items():
-        rows = dict(np.load(src / f"{name}.rows.npz"))
-        index = faiss.read_index(str(src / f"{name}.faiss"))
-        drop = np.isin(rows["file_ids"], gone)
-        if drop.any() and m["index_type"] == "flat":
-            index.remove_ids(faiss.IDSelectorBatch(np.nonzero(drop)[0].astype(np.int64)))
-            rows = {k: v[~drop] for k, v in rows.items()}
-            m["count"] = int(index.ntotal)
-            m["files"] = int((rows["segment_ids"] < 0).sum())
-            m["segments"] = int((rows["segment_ids"] >= 0).sum())
-        elif drop.any():
-            m["removed_files"] = sorted(set(m.get("removed_files", [])) | {int(x) for x in gone})
-        faiss.write_index(index, str(tmp / f"{name}.faiss"))
-        np.savez(tmp / f"{name}.rows.npz", **rows)
-    manifest["build"] = build_id
-    manifest["derived_from"] = cur
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, index_dir / "builds" / build_id)
-    cur_tmp = index_dir / f".CURRENT.{os.getpid()}"
-    cur_tmp.write_text(build_id)
-    os.replace(cur_tmp, index_dir / "CURRENT")
-    _prune(index_dir / "builds", keep={build_id})
-    return build_id
+    with writing(index_dir) as w:
+        for name, m in manifest["spaces"].items():
+            index, rows = read_for_update(index_dir, cur, name, m)
+            index, rows = drop_rows(index, rows, np.isin(rows.file_ids, gone), m["index_type"])
+            m.update(counts(index, rows))
+            w.write_space(name, index, rows)
+        manifest.update(build=w.build_id, derived_from=cur, kind="withdrawal", built_at=datetime.now(UTC).isoformat(),
+                        rows_added=0)
+        w.commit(manifest)
+    return w.build_id
 
 
 class IndexSet:
@@ -252,30 +253,25 @@ class IndexSet:
         self.manifest: dict[str, Any] = {}
 
     def current_build(self) -> str | None:
-        try:
-            return (self.index_dir / "CURRENT").read_text().strip() or None
-        except FileNotFoundError:
-            return None
+        return current_build(self.index_dir)
 
     def refresh(self) -> None:
+        """Load the build CURRENT names when it changed: increments and withdrawals reach a running server."""
         build_id = self.current_build()
         if build_id == self._build:
             return
         if build_id is None:
             self._build, self._spaces, self.manifest = None, {}, {}
             return
-        import faiss
-
-        d = self.index_dir / "builds" / build_id
-        manifest = json.loads((d / "manifest.json").read_text())
+        manifest = read_manifest(self.index_dir, build_id)
         spaces = {}
         for name, m in manifest["spaces"].items():
-            rows = np.load(d / f"{name}.rows.npz")
-            spaces[name] = SpaceIndex(
-                name, faiss.read_index(str(d / f"{name}.faiss")), Standardiser.from_json(m["standardiser"]),
-                rows["file_ids"], rows["segment_ids"], rows["starts"], rows["ends"], m,
-                removed={int(x) for x in m.get("removed_files", [])},
-            )
+            index, rows = read_space(self.index_dir, build_id, name)
+            removed = {int(x) for x in m.get("removed_files", [])}
+            if (rows.file_ids == DEAD).any():
+                removed.add(DEAD)
+            spaces[name] = SpaceIndex(name, index, Standardiser.from_json(m["standardiser"]), rows.file_ids,
+                                      rows.segment_ids, rows.starts, rows.ends, m, removed=removed)
         self._build, self._spaces, self.manifest = build_id, spaces, manifest
 
     def space(self, name: str) -> SpaceIndex:

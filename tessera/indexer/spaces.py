@@ -255,6 +255,14 @@ def _fit_aspect(a: Aspect, pos: np.ndarray, z: np.ndarray, power: float) -> Aspe
     return AspectTransform(a.name, pos, mean.astype(np.float32), proj.astype(np.float32), a.weight)
 
 
+def space_digest(space: Space) -> str:
+    """Names the metric's definition (features, aspects, weights, whitening, clipping), not its fitted
+    numbers: an index built under another definition must be rebuilt, not extended."""
+    return _digest({"space": space.name, "features": space.features(), "whiten": space.whiten,
+                    "aspects": [[a.name, list(a.prefixes), a.weight] for a in space.aspects],
+                    "clip": CLIP, "keep_variance": KEEP_VARIANCE, "min_rows_per_dim": MIN_ROWS_PER_DIM})
+
+
 def _digest(d: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -6,17 +6,20 @@ indexes hold restricted items and each read path filters them for its viewer).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 
 from tessera.catalog.models import AudioFile, FileFeatures, Segment
 from tessera.catalog.visibility import consented_clause, now_utc
 from tessera.core.db import Database
 from tessera.core.vocab import LOSSLESS_FORMATS
+
+ID_CHUNK = 5000  # ids per IN (...) list: SQLite's limit on bound parameters is 32,766
 
 
 @dataclass
@@ -162,13 +165,46 @@ class IndexStore:
             ).all()
             return [(r.id, r.filename, r.error or "") for r in rows]
 
-    def vector_set(self, extractor_version: str, segments: bool = True) -> VectorSet:
-        """Canonical vectors of searchable, non-duplicate files (and their segments)."""
+    @staticmethod
+    def _searchable(extractor_version: str) -> Any:
+        return and_(consented_clause(), AudioFile.status == "indexed", AudioFile.duplicate_of.is_(None),
+                    AudioFile.extractor_version == extractor_version)
+
+    def searchable_ids(self, extractor_version: str) -> np.ndarray:
+        """Ids of every file ``vector_set`` would hold (ids only, not vectors): what an index increment
+        compares its rows against."""
         with self.db.session() as s:
-            base = and_(
-                consented_clause(), AudioFile.status == "indexed", AudioFile.duplicate_of.is_(None),
-                AudioFile.extractor_version == extractor_version,
-            )
+            ids = s.scalars(select(AudioFile.id).where(self._searchable(extractor_version))).all()
+            return np.asarray(ids, dtype=np.int64)
+
+    def indexed_since(self, extractor_version: str, since: datetime | None) -> dict[int, datetime]:
+        """Searchable files whose features were saved after ``since`` (all of them when None)."""
+        with self.db.session() as s:
+            cond = self._searchable(extractor_version)
+            if since is not None:
+                cond = and_(cond, AudioFile.indexed_at > since)
+            rows = s.execute(select(AudioFile.id, AudioFile.indexed_at).where(cond, AudioFile.indexed_at.is_not(None)))
+            return {int(r.id): r.indexed_at for r in rows}
+
+    def last_indexed(self, extractor_version: str) -> datetime | None:
+        with self.db.session() as s:
+            return s.scalar(select(func.max(AudioFile.indexed_at)).where(self._searchable(extractor_version)))
+
+    def vector_set(self, extractor_version: str, segments: bool = True,
+                   file_ids: Collection[int] | None = None) -> VectorSet:
+        """Canonical vectors of searchable, non-duplicate files (and their segments); only of ``file_ids``
+        when given (an increment reads the new files' vectors, not the catalogue's)."""
+        if file_ids is not None and len(file_ids) > ID_CHUNK:
+            ids = sorted(file_ids)
+            parts = [self.vector_set(extractor_version, segments, ids[i:i + ID_CHUNK])
+                     for i in range(0, len(ids), ID_CHUNK)]
+            parts = [p for p in parts if len(p.file_ids)] or parts[:1]  # an empty part has no dimension
+            return VectorSet(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                               ("file_ids", "segment_ids", "starts", "ends", "matrix")))
+        with self.db.session() as s:
+            base = self._searchable(extractor_version)
+            if file_ids is not None:
+                base = and_(base, AudioFile.id.in_(sorted(file_ids)))
             rows = s.execute(
                 select(FileFeatures.file_id, FileFeatures.vector, AudioFile.duration)
                 .join(AudioFile, AudioFile.id == FileFeatures.file_id)
