@@ -206,9 +206,24 @@ def drop_rows(index: Any, rows: Rows, drop: np.ndarray, kind: str) -> tuple[Any,
 
         index.remove_ids(faiss.IDSelectorBatch(np.nonzero(drop)[0].astype(np.int64)))
         return index, rows.take(~drop)
+    erase_vectors(index, np.nonzero(drop)[0])
     fids = rows.file_ids.copy()
     fids[drop] = DEAD
     return index, Rows(fids, rows.segment_ids, rows.starts, rows.ends)
+
+
+def erase_vectors(index: Any, positions: np.ndarray) -> None:
+    """Overwrite the stored vectors of HNSW rows with zeros, in place.
+
+    HNSW cannot delete a node, but a withdrawn recording's features must not stay in the index file:
+    only its place in the graph remains (a dead row, never returned) until the next full build.
+    """
+    import faiss
+
+    storage: Any = faiss.downcast_index(index.storage)  # a flat store of codes (IndexFlat)
+    n, size = storage.ntotal, storage.code_size
+    codes = faiss.rev_swig_ptr(storage.codes.data(), n * size).reshape(n, size)  # a view, not a copy
+    codes[positions] = 0
 
 
 def read_for_update(index_dir: Path, build_id: str, name: str, m: dict[str, Any]) -> tuple[Any, Rows]:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 import pytest
 
@@ -18,7 +19,7 @@ from tessera.catalog.store import Catalog, ItemFilter
 from tessera.consent.service import ConsentService
 from tessera.core.settings import Settings
 from tessera.crawlers.sources.folder import add_folder
-from tessera.indexer.builds import DEAD, current_build, read_manifest, read_rows
+from tessera.indexer.builds import DEAD, current_build, read_manifest, read_rows, read_space
 from tessera.indexer.increment import IncrementParams, update_indexes
 from tessera.indexer.run import IndexParams, run_index
 from tessera.indexer.similarity import IndexSet
@@ -205,6 +206,11 @@ def test_withdrawal_removes_rows_from_flat_and_hnsw(catalog: Catalog, consent: C
     assert m["kind"] == "withdrawal" and m["spaces"]["all"]["dead_rows"] == 1
     rows = read_rows(index_dir, m["build"], "all")
     assert gone not in set(rows.file_ids) and (rows.file_ids == DEAD).sum() == 1
+    # the dead row's features are gone from the index file itself (only its place in the graph stays)
+    saved, _ = read_space(index_dir, m["build"], "all")
+    storage = faiss.downcast_index(saved.storage)
+    dead_at = int(np.nonzero(rows.file_ids == DEAD)[0][0])
+    assert not storage.reconstruct(dead_at).any() and storage.reconstruct((dead_at + 1) % storage.ntotal).any()
     assert gone not in {h.file_id for h in served.space("all").search(_vector(catalog, ids[FIRST[1].stem]), 16)}
 
     # an increment on HNSW adds to the graph and, every Nth time (here each), measures its recall
