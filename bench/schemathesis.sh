@@ -6,11 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD" OMP_NUM_THREADS=1
 PORT="${PORT:-8765}"
-DATA="$(mktemp -d -t tessera-st-XXXXXX)"
+# TESSERA_ST_DATA: reuse a data folder prepared by an earlier run (indexing takes minutes); else a fresh one
+DATA="${TESSERA_ST_DATA:-$(mktemp -d -t tessera-st-XXXXXX)}"
 OUT="bench/results/schemathesis.txt"
 python3 bench/schemathesis_app.py "$DATA" "$PORT" >"$DATA/server.log" 2>&1 &
 SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
+trap 'kill "$SERVER" 2>/dev/null || true; [ -n "${TESSERA_ST_DATA:-}" ] || rm -rf "$DATA"' EXIT
 for _ in $(seq 600); do
   curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
   kill -0 "$SERVER" 2>/dev/null || { cat "$DATA/server.log"; exit 1; }
@@ -18,7 +19,7 @@ for _ in $(seq 600); do
 done
 key() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$DATA/keys.json" "$1"; }
 status=0
-echo "schemathesis $(schemathesis --version 2>&1 | tail -1), $(date -u +%FT%TZ), checks: all" | tee "$OUT"
+echo "$(schemathesis --version 2>&1 | tail -1), $(date -u +%FT%TZ), checks: all, options: ${*:-none}" | tee "$OUT"
 for role in anonymous editor moderator admin; do
   printf '\n=== role: %s\n' "$role" | tee -a "$OUT"
   auth=()

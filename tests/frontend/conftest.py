@@ -152,7 +152,8 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
         time.sleep(0.05)
     assert server.started, "the API server did not start"
     yield Web(url=f"http://127.0.0.1:{port}", settings=settings, ids=ids, run_id=report.run_id,
-              clusters=run["clusters_detail"], cluster_of=cluster_of, long_id=ids["long_mix"],
+              clusters=[c.model_dump(mode="json") for c in run.clusters_detail], cluster_of=cluster_of,
+              long_id=ids["long_mix"],
               protocol_id=protocol_id, users=users)
     server.should_exit = True
     th.join(timeout=10)
