@@ -7,9 +7,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
@@ -17,12 +19,14 @@ from sqlalchemy import text
 from tessera import __version__
 from tessera.api import auth, errors, hardening
 from tessera.api.deps import CatalogDep, ViewerDep
+from tessera.api.errors import COMMON, Problem, ProblemType, ValidationProblem, problem_type, problems
 from tessera.api.routers import consent as consent_router
 from tessera.api.routers import datasets, items, moderation, rejected, search, taxonomy
 from tessera.api.routers import map as map_router
-from tessera.api.schemas import Health
+from tessera.api.schemas import Health, IndexState
 from tessera.compose import Services
 from tessera.consent.service import Withdrawal
+from tessera.core.errors import NotFound
 from tessera.search.sandbox import DecodeSandbox, GateLimits
 
 log = logging.getLogger(__name__)
@@ -85,9 +89,9 @@ def create_app(services: Services) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
     for router in (items.router, search.router, datasets.router, taxonomy.router, rejected.router,
                    consent_router.router, moderation.router, map_router.router):
-        app.include_router(router, responses=errors.ERROR_RESPONSES)
+        app.include_router(router, responses=COMMON)
 
-    @app.get("/health", response_model=Health, tags=["meta"], responses=errors.ERROR_RESPONSES)
+    @app.get("/health", response_model=Health, tags=["meta"], responses=COMMON)
     def health(catalog: CatalogDep, viewer: ViewerDep) -> Health:
         try:
             with services.db.engine.connect() as conn:
@@ -100,17 +104,45 @@ def create_app(services: Services) -> FastAPI:
         idx = services.indexes
         idx.refresh()
         # an index holds protocol-restricted rows too: its row counts are for those who see everything
-        index = {"build": idx.manifest.get("build"),
-                 "spaces": {k: v.get("count") if viewer.sees_all else None
-                            for k, v in idx.manifest.get("spaces", {}).items()}}
+        index = IndexState(build=idx.manifest.get("build"),
+                           spaces={k: v.get("count") if viewer.sees_all else None
+                                   for k, v in idx.manifest.get("spaces", {}).items()})
         return Health(status="ok" if db_state == "ok" else "degraded", version=__version__, database=db_state,
                       items=counts, index=index, source=settings.source_url)
 
-    @app.get("/source", include_in_schema=False)
+    @app.get("/problems", tags=["meta"], responses=COMMON, summary="Every problem type an error answer can have")
+    def problem_types() -> list[ProblemType]:
+        return sorted((t for c in errors.error_classes() if (t := problem_type(c)) is not None),
+                      key=lambda t: t.code)
+
+    @app.get("/problems/{code}", tags=["meta"], responses={**COMMON, **problems(404)},
+             summary="What a problem type means (the `type` of an error answer points here)")
+    def problem_page(code: str) -> ProblemType:
+        found = problem_type(code)
+        if found is None:
+            raise NotFound(f"no problem type {code!r}", code_given=code)
+        return found
+
+    @app.get("/source", tags=["meta"], response_class=RedirectResponse, status_code=302,
+             responses={302: {"description": "the repository of this server's source code",
+                              "headers": {"Location": {"schema": {"type": "string"}}}}, **COMMON})
     def source() -> RedirectResponse:
         """The source of this server, offered to everyone who uses it (AGPL-3.0 section 13)."""
         return RedirectResponse(settings.source_url, status_code=302)
 
+    def openapi() -> dict[str, Any]:
+        """The generated document, plus the problem schemas the error responses refer to by name."""
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            for model in (Problem, ValidationProblem):
+                js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(js.pop("$defs", {}))
+                schemas[model.__name__] = js
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

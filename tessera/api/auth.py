@@ -19,9 +19,9 @@ from fastapi.responses import JSONResponse
 
 from tessera.accounts.store import ANONYMOUS, AccountStore, Principal
 from tessera.api.clientaddr import client_address, networks
-from tessera.api.errors import body
+from tessera.api.errors import answer
 from tessera.catalog.visibility import OPERATOR, PUBLIC, Viewer
-from tessera.core.errors import Forbidden, Unauthorized
+from tessera.core.errors import Forbidden, RateLimited, Unauthorized
 from tessera.core.settings import Settings
 
 
@@ -142,11 +142,10 @@ def install(app: object, settings: Settings, accounts: AccountStore) -> None:
     # sign-in failures per user name, read by the login route (a password is guessable, a key is not)
     app.state.login_failures = SlidingWindow(settings.login_failures_per_account)
 
-    def limited(wait: float) -> JSONResponse:
+    def limited(request: Request, wait: float) -> JSONResponse:
         retry = max(1, math.ceil(wait))
-        return JSONResponse(
-            body("rate_limited", f"too many requests; try again in {retry} s", {"retry_after": retry}),
-            429, headers={"Retry-After": str(retry)})
+        return answer(RateLimited, f"too many requests; try again in {retry} s", {"retry_after": retry},
+                      request.url.path, headers={"Retry-After": str(retry)})
 
     @app.middleware("http")
     async def _auth_and_limits(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -162,8 +161,8 @@ def install(app: object, settings: Settings, accounts: AccountStore) -> None:
         if p is None:
             waits = [failed_auth.hit(addr)] + ([failed_prefix.hit(prefix)] if prefix is not None else [])
             if wait := max(waits):
-                return limited(wait)
-            return JSONResponse(body("unauthorized", "the API key is not valid or has been revoked"), 401)
+                return limited(request, wait)
+            return answer(Unauthorized, "the API key is not valid or has been revoked", None, request.url.path)
         request.state.principal = p
         request.state.viewer = viewer_of(p)
         path = request.url.path
@@ -180,7 +179,7 @@ def install(app: object, settings: Settings, accounts: AccountStore) -> None:
             if not wait and path.endswith("/export") and _truthy(request.query_params.get("with_audio")):
                 wait = export_key.hit(p.name)
         if wait:
-            return limited(wait)
+            return limited(request, wait)
         return await call_next(request)
 
 

@@ -1,14 +1,16 @@
 """Request-scoped access to what the composition root built once, and stores made for the request's viewer."""
 
 # no `from __future__ import annotations`: ``paginated`` builds its Query bounds from its arguments
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
 
 from tessera.accounts.moderation import ModerationStore
 from tessera.accounts.store import AccountStore
 from tessera.api.auth import current, viewer
+from tessera.api.schemas.common import PageOf
 from tessera.catalog.protocols import ProtocolStore
 from tessera.catalog.store import Catalog
 from tessera.catalog.visibility import Viewer
@@ -132,11 +134,19 @@ def paginated(default: int = 50, max_offset: int = 10**9, anonymous_cap: bool = 
 Paged = Annotated[Page, paginated()]
 
 
-def page(request: Request, items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:
+T = TypeVar("T")
+
+
+def next_url(request: Request, shown: int, total: int, limit: int, offset: int) -> str | None:
+    """The URL of the page after this one, or None on the last page."""
+    if offset + shown >= total:
+        return None
+    # never from the Host header (a client could point links anywhere): relative, or the configured base
+    url = request.url.include_query_params(offset=offset + limit, limit=limit)
+    return (get_settings(request).public_url or "").rstrip("/") + url.path + (f"?{url.query}" if url.query else "")
+
+
+def page(request: Request, items: Sequence[T], total: int, limit: int, offset: int) -> PageOf[T]:
     """The list envelope every list endpoint answers with."""
-    nxt = None
-    if offset + len(items) < total:
-        # never from the Host header (a client could point links anywhere): relative, or the configured base
-        url = request.url.include_query_params(offset=offset + limit, limit=limit)
-        nxt = (get_settings(request).public_url or "").rstrip("/") + url.path + (f"?{url.query}" if url.query else "")
-    return {"items": items, "total": total, "limit": limit, "offset": offset, "next": nxt}
+    return PageOf(items=list(items), total=total, limit=limit, offset=offset,
+                     next=next_url(request, len(items), total, limit, offset))

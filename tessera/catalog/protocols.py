@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Literal
 
+from pydantic import BaseModel, Field
 from sqlalchemy import column, func, or_, select, table
 
 from tessera.catalog.models import AudioFile, ProtocolLabel, SourceRecord
@@ -22,8 +23,26 @@ PROTOCOL_TARGETS = ("item", "record", "dataset")
 _MONTH_DAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
 
 
-def _iso(d: datetime | None) -> str | None:
-    return d.isoformat() if d else None
+class ProtocolLabelRecord(BaseModel):
+    """A Local Contexts label or notice on an item, a source record or a dataset."""
+
+    id: int
+    target_kind: Literal["item", "record", "dataset"]
+    target_id: int
+    code: str = Field(description="the Local Contexts code, see GET /api/protocol-kinds")
+    name: str
+    kind: str = Field(description="TK (Traditional Knowledge) or BC (Biocultural)")
+    community: str
+    text: str | None = Field(description="the community's own words")
+    restricts: bool = Field(description="whether it hides the target from people outside the community")
+    season_start: str | None = Field(description="MM-DD")
+    season_end: str | None = Field(description="MM-DD")
+    created_by: str | None
+    created_at: datetime | None
+
+    def brief(self) -> str:
+        """One line for exports and dataset cards: name (community): text."""
+        return f"{self.name} ({self.community})" + (f": {self.text}" if self.text else "")
 
 
 class ProtocolStore:
@@ -32,17 +51,18 @@ class ProtocolStore:
         self.viewer = viewer
 
     @staticmethod
-    def protocol_dict(p: ProtocolLabel) -> dict[str, Any]:
+    def protocol_dict(p: ProtocolLabel) -> ProtocolLabelRecord:
         kind = KINDS.get(p.code)
-        return {"id": p.id, "target_kind": p.target_kind, "target_id": p.target_id, "code": p.code,
-                "name": kind.name if kind else p.code, "kind": p.code.split("_")[0].upper(),
-                "community": p.community, "text": p.text, "restricts": p.restricts,
-                "season_start": p.season_start, "season_end": p.season_end, "created_by": p.created_by,
-                "created_at": _iso(p.created_at)}
+        return ProtocolLabelRecord.model_validate(
+            {"id": p.id, "target_kind": p.target_kind, "target_id": p.target_id, "code": p.code,
+             "name": kind.name if kind else p.code, "kind": p.code.split("_")[0].upper(),
+             "community": p.community, "text": p.text, "restricts": p.restricts,
+             "season_start": p.season_start, "season_end": p.season_end, "created_by": p.created_by,
+             "created_at": p.created_at})
 
     def add_protocol_label(self, target_kind: str, target_id: int, code: str, community: str, text: str | None,
                            actor: str, season_start: str | None = None,
-                           season_end: str | None = None) -> dict[str, Any]:
+                           season_end: str | None = None) -> ProtocolLabelRecord:
         if target_kind not in PROTOCOL_TARGETS:
             raise InvalidInput(f"a protocol label goes on one of: {', '.join(PROTOCOL_TARGETS)}")
         kind = KINDS.get(code)
@@ -93,7 +113,7 @@ class ProtocolStore:
         return hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()[:16]
 
     def protocol_labels(self, target_kind: str | None = None, target_id: int | None = None,
-                        limit: int = 200, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+                        limit: int = 200, offset: int = 0) -> tuple[list[ProtocolLabelRecord], int]:
         cond = []
         if not self.viewer.sees_all:
             # a restricting label of another community tells outsiders what is hidden, and where: not theirs
@@ -109,7 +129,7 @@ class ProtocolStore:
                              .limit(limit).offset(offset)).all()
             return [self.protocol_dict(p) for p in rows], total
 
-    def protocol_labels_for_items(self, file_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    def protocol_labels_for_items(self, file_ids: Sequence[int]) -> dict[int, list[ProtocolLabelRecord]]:
         """Labels on each item, its own and its source record's."""
         if not file_ids:
             return {}
@@ -120,7 +140,7 @@ class ProtocolStore:
                 ((ProtocolLabel.target_kind == "item") & ProtocolLabel.target_id.in_(list(rec_of)))
                 | ((ProtocolLabel.target_kind == "record") & ProtocolLabel.target_id.in_(sorted(set(rec_of.values()))))
             ).order_by(ProtocolLabel.id)).all()
-            out: dict[int, list[dict[str, Any]]] = {f: [] for f in rec_of}
+            out: dict[int, list[ProtocolLabelRecord]] = {f: [] for f in rec_of}
             for p in rows:
                 d = self.protocol_dict(p)
                 for f, r in rec_of.items():

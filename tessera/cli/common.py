@@ -6,6 +6,7 @@ import json
 from typing import Any, NoReturn
 
 import typer
+from pydantic_core import to_jsonable_python
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -42,7 +43,7 @@ def fail(exc: TesseraError) -> NoReturn:
 def emit(data: Any, as_json: bool, text: str) -> None:
     """Print ``data`` as JSON (the API's field names) or ``text`` for people."""
     if as_json:
-        out.print_json(json.dumps(data, default=str))
+        out.print_json(json.dumps(to_jsonable_python(data, by_alias=True), default=str))
     else:
         out.print(text)
 

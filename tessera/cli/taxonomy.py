@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic_core import to_jsonable_python
 
 from tessera.catalog.visibility import OPERATOR
 from tessera.cli.common import services
@@ -40,7 +41,9 @@ def _fail(exc: TesseraError) -> None:
 
 
 def _emit(data: Any, as_json: bool, text: str) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else text)
+    # records are pydantic models: dumped with the API's field names
+    typer.echo(json.dumps(to_jsonable_python(data, by_alias=True), indent=2, ensure_ascii=False) if as_json
+               else text)
 
 
 def cluster(
@@ -110,14 +113,14 @@ def scheme_add(
     except TesseraError as exc:
         _fail(exc)
         return
-    _emit(sc, as_json, f"scheme {sc['slug']} created (rule {sc['rule']}, stewards {', '.join(sc['stewards'])})")
+    _emit(sc, as_json, f"scheme {sc.slug} created (rule {sc.rule}, stewards {', '.join(sc.stewards)})")
 
 
 @scheme_app.command("list")
 def scheme_list(as_json: JsonOpt = False) -> None:
     store = _store()
     items, _ = store.list_schemes(1000, 0)
-    _emit(items, as_json, "\n".join(f"{s['slug']}: {s['name']} ({s['community'] or '-'})" for s in items))
+    _emit(items, as_json, "\n".join(f"{s.slug}: {s.name} ({s.community or '-'})" for s in items))
 
 
 @label_app.command("propose")
@@ -139,7 +142,7 @@ def label_propose(
     except TesseraError as exc:
         _fail(exc)
         return
-    _emit(lab, as_json, f"label {lab['id']} proposed: {lab['text']!r}@{lab['lang']}")
+    _emit(lab, as_json, f"label {lab.id} proposed: {lab.text!r}@{lab.lang}")
 
 
 @label_app.command("vote")
@@ -151,7 +154,7 @@ def label_vote(label_id: int, down: Annotated[bool, typer.Option("--down", help=
     except TesseraError as exc:
         _fail(exc)
         return
-    _emit(lab, as_json, f"label {label_id}: net votes {lab['net_votes']}, {lab['status']}")
+    _emit(lab, as_json, f"label {label_id}: net votes {lab.net_votes}, {lab.status}")
 
 
 @label_app.command("accept")
@@ -163,7 +166,7 @@ def label_accept(label_id: int, override: Annotated[bool, typer.Option(help="Byp
     except TesseraError as exc:
         _fail(exc)
         return
-    _emit(lab, as_json, f"label {label_id}: {lab['status']}")
+    _emit(lab, as_json, f"label {label_id}: {lab.status}")
 
 
 @label_app.command("link")
@@ -187,7 +190,7 @@ def label_history(label_id: int, as_json: JsonOpt = False) -> None:
     except TesseraError as exc:
         _fail(exc)
         return
-    _emit(items, as_json, "\n".join(f"{h['at']} {h['actor']}: {h['action']} {h['detail']}" for h in items))
+    _emit(items, as_json, "\n".join(f"{h.at} {h.actor}: {h.action} {h.detail}" for h in items))
 
 
 def skos(

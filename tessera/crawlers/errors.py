@@ -15,7 +15,7 @@ class FetchError(CrawlError):
     code = "fetch_failed"
 
     def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
-        super().__init__(message, url=url, status=status)
+        super().__init__(message, url=url, source_status=status)
         self.url = url
         self.source_status = status  # the HTTP status the source answered (the class status is ours)
 

@@ -461,16 +461,15 @@ class DatasetStore:
                 source_identifier=r.identifier, source_title=r.title, doi=r.doi, page_url=r.page_url,
                 quality_flags=list((quality.get(f.id) or {}).get("flags", [])),
                 cluster=taxonomy.get(f.id, (None, []))[0], labels=taxonomy.get(f.id, (None, []))[1],
-                protocol_labels=[f"{p['name']} ({p['community']})" + (f": {p['text']}" if p["text"] else "")
-                                 for p in protocol.get(f.id, [])],
+                protocol_labels=[p.brief() for p in protocol.get(f.id, [])],
             ))
         texts = self.texts_at(ds, v.version)
         return ExportBundle(
             dataset_id=ds.id, name=ds.name, slug=ds.slug, description=texts["description"], notes=texts["notes"],
             created_by=ds.created_by, version=v.version, version_notes=v.notes, version_created_at=v.created_at,
             origin=dict(v.origin or {}), extractor_version=ext, members=out,
-            protocol_labels=[f"{p['name']} ({p['community']})" + (f": {p['text']}" if p["text"] else "")
-                             for p in ProtocolStore(self.db, self.viewer).protocol_labels("dataset", ds.id)[0]],
+            protocol_labels=[p.brief() for p in
+                             ProtocolStore(self.db, self.viewer).protocol_labels("dataset", ds.id)[0]],
             clustering=clustering,
         )
 

@@ -18,6 +18,7 @@ from tessera.catalog.models import AudioFile
 from tessera.catalog.visibility import Viewer, visible_clause
 from tessera.core.db import Database
 from tessera.core.errors import Conflict, InvalidInput, NotFound
+from tessera.taxonomy import records
 from tessera.taxonomy.errors import NotAllowed
 from tessera.taxonomy.models import (
     Cluster,
@@ -124,17 +125,17 @@ class NamingStore:
 
     # -- schemes -------------------------------------------------------------------------
     @staticmethod
-    def _scheme_dict(sc: Scheme, stewards: list[str]) -> dict[str, Any]:
-        return {"id": sc.id, "slug": sc.slug, "name": sc.name, "description": sc.description,
-                "community": sc.community, "rule": sc.rule, "stewards": stewards, "created_by": sc.created_by,
-                "created_at": sc.created_at.isoformat() if sc.created_at else None}
+    def _scheme_dict(sc: Scheme, stewards: list[str]) -> records.Scheme:
+        return records.Scheme(id=sc.id, slug=sc.slug, name=sc.name, description=sc.description,
+                              community=sc.community, rule=sc.rule, stewards=stewards, created_by=sc.created_by,
+                              created_at=sc.created_at)
 
     def _stewards(self, s: Session, scheme_id: int) -> list[str]:
         return list(s.scalars(select(SchemeSteward.user_name).where(SchemeSteward.scheme_id == scheme_id)
                               .order_by(SchemeSteward.user_name)))
 
     def add_scheme(self, slug: str, name: str, rule: dict[str, Any], actor: str, description: str | None = None,
-                   community: str | None = None, stewards: Sequence[str] = ()) -> dict[str, Any]:
+                   community: str | None = None, stewards: Sequence[str] = ()) -> records.Scheme:
         if not _SLUG.match(slug):
             raise InvalidInput("a scheme slug is lower-case letters, digits and dashes (max 64)", slug=slug)
         if not name.strip():
@@ -153,7 +154,7 @@ class NamingStore:
         except IntegrityError:
             raise Conflict(f"a scheme {slug!r} exists already", slug=slug) from None
 
-    def add_steward(self, slug: str, user_name: str) -> dict[str, Any]:
+    def add_steward(self, slug: str, user_name: str) -> records.Scheme:
         with self.db.session() as s:
             sc = self._scheme(s, slug)
             if user_name not in self._stewards(s, sc.id):
@@ -167,12 +168,12 @@ class NamingStore:
             raise NotFound(f"scheme {slug!r} not found", slug=slug)
         return sc
 
-    def get_scheme(self, slug: str) -> dict[str, Any]:
+    def get_scheme(self, slug: str) -> records.Scheme:
         with self.db.session() as s:
             sc = self._scheme(s, slug)
             return self._scheme_dict(sc, self._stewards(s, sc.id))
 
-    def list_schemes(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    def list_schemes(self, limit: int, offset: int) -> tuple[list[records.Scheme], int]:
         with self.db.session() as s:
             total = int(s.scalar(select(func.count(Scheme.id))) or 0)
             rows = s.scalars(select(Scheme).order_by(Scheme.slug).limit(limit).offset(offset)).all()
@@ -180,11 +181,11 @@ class NamingStore:
 
     # -- labels --------------------------------------------------------------------------
     @staticmethod
-    def _label_dict(r: Label, net: int, scheme_slug: str) -> dict[str, Any]:
-        return {"id": r.id, "scheme": scheme_slug, "identity_id": r.identity_id, "item_id": r.file_id,
-                "text": r.text, "lang": r.lang, "description": r.description,
-                "cultural_context": r.cultural_context, "status": r.status, "net_votes": net,
-                "created_by": r.created_by, "created_at": r.created_at.isoformat() if r.created_at else None}
+    def _label_dict(r: Label, net: int, scheme_slug: str) -> records.Label:
+        return records.Label(id=r.id, scheme=scheme_slug, identity_id=r.identity_id, item_id=r.file_id,
+                             text=r.text, lang=r.lang, description=r.description,
+                             cultural_context=r.cultural_context, status=r.status, net_votes=net,
+                             created_by=r.created_by, created_at=r.created_at)
 
     @staticmethod
     def _net_votes(s: Session, label_ids: Sequence[int]) -> dict[int, int]:
@@ -202,7 +203,7 @@ class NamingStore:
             raise NotFound(f"label {label_id} not found", id=label_id)
         return row
 
-    def _label_out(self, s: Session, row: Label) -> dict[str, Any]:
+    def _label_out(self, s: Session, row: Label) -> records.Label:
         slug = s.scalar(select(Scheme.slug).where(Scheme.id == row.scheme_id)) or ""
         return self._label_dict(row, self._net_votes(s, [row.id]).get(row.id, 0), slug)
 
@@ -210,13 +211,13 @@ class NamingStore:
     def _log(s: Session, label_id: int, action: str, actor: str, **detail: Any) -> None:
         s.add(LabelHistory(label_id=label_id, action=action, actor=actor, detail=detail))
 
-    def get_label(self, label_id: int) -> dict[str, Any]:
+    def get_label(self, label_id: int) -> records.Label:
         with self.db.session() as s:
             return self._label_out(s, self._label(s, label_id))
 
     def propose_label(self, scheme: str, text: str, lang: str, actor: str, *, identity_id: int | None = None,
                       cluster_id: int | None = None, item_id: int | None = None, description: str | None = None,
-                      cultural_context: str | None = None) -> dict[str, Any]:
+                      cultural_context: str | None = None) -> records.Label:
         """A label for a cluster (its identity, so it survives re-clustering) or a single item."""
         if sum(x is not None for x in (identity_id, cluster_id, item_id)) != 1:
             raise InvalidInput("a label names exactly one of: identity_id, cluster_id, item_id")
@@ -244,7 +245,7 @@ class NamingStore:
                       item_id=item_id, description=description, cultural_context=cultural_context)
             return self._label_out(s, row)
 
-    def vote(self, label_id: int, voter: str, value: int) -> dict[str, Any]:
+    def vote(self, label_id: int, voter: str, value: int) -> records.Label:
         """One vote per voter (a new vote replaces the old); the scheme's net-vote rule may accept the label."""
         if value not in (1, -1):
             raise InvalidInput("a vote is +1 or -1", value=value)
@@ -271,7 +272,7 @@ class NamingStore:
             s.flush()
             return self._label_out(s, row)
 
-    def accept(self, label_id: int, actor: str, override: bool = False) -> dict[str, Any]:
+    def accept(self, label_id: int, actor: str, override: bool = False) -> records.Label:
         """Accept by the scheme's rule: a steward (if the rule allows) or enough net votes; ``override`` for admins."""
         with self.db.session() as s:
             row = self._label(s, label_id)
@@ -311,7 +312,7 @@ class NamingStore:
                          "may change or remove this label", label_id=row.id, status=row.status)
 
     def edit_label(self, label_id: int, actor: str, text: str | None = None, description: str | None = None,
-                   cultural_context: str | None = None, privileged: bool = False) -> dict[str, Any]:
+                   cultural_context: str | None = None, privileged: bool = False) -> records.Label:
         with self.db.session() as s:
             row = self._label(s, label_id)
             self._may_change(s, row, actor, privileged)
@@ -329,7 +330,7 @@ class NamingStore:
             return self._label_out(s, row)
 
     def remove_label(self, label_id: int, actor: str, reason: str | None = None,
-                     privileged: bool = False) -> dict[str, Any]:
+                     privileged: bool = False) -> records.Label:
         """Removal is a status: the label and its history stay for the record."""
         with self.db.session() as s:
             row = self._label(s, label_id)
@@ -340,7 +341,7 @@ class NamingStore:
             s.flush()
             return self._label_out(s, row)
 
-    def link(self, label_id: int, other_label_id: int, kind: str, actor: str) -> dict[str, Any]:
+    def link(self, label_id: int, other_label_id: int, kind: str, actor: str) -> records.Link:
         if kind not in LINK_KINDS:
             raise InvalidInput(f"a link is one of {', '.join(LINK_KINDS)}", kind=kind)
         if label_id == other_label_id:
@@ -356,23 +357,23 @@ class NamingStore:
                 s.add(LabelLink(label_id=label_id, other_label_id=other_label_id, kind=kind, created_by=actor))
                 self._log(s, label_id, "link", actor, kind=kind, other_label_id=other_label_id)
             s.flush()
-            return {"label_id": label_id, "other_label_id": other_label_id, "kind": kind}
+            return records.Link(label_id=label_id, other_label_id=other_label_id, kind=kind)
 
-    def history(self, label_id: int, limit: int = 200, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    def history(self, label_id: int, limit: int = 200, offset: int = 0) -> tuple[list[records.HistoryEntry], int]:
         with self.db.session() as s:
             self._label(s, label_id)
             total = int(s.scalar(select(func.count(LabelHistory.id)).where(LabelHistory.label_id == label_id)) or 0)
             rows = s.scalars(select(LabelHistory).where(LabelHistory.label_id == label_id)
                              .order_by(LabelHistory.id).limit(limit).offset(offset)).all()
-            return [{"id": h.id, "label_id": h.label_id, "action": h.action, "actor": h.actor, "detail": h.detail,
-                     "at": h.at.isoformat() if h.at else None} for h in rows], total
+            return [records.HistoryEntry(id=h.id, label_id=h.label_id, action=h.action, actor=h.actor,
+                                         detail=h.detail or {}, at=h.at) for h in rows], total
 
-    def labels_for_identity(self, identity_id: int) -> list[dict[str, Any]]:
+    def labels_for_identity(self, identity_id: int) -> list[records.Label]:
         with self.db.session() as s:
             return self._labels_by_identity(s, [identity_id]).get(identity_id, [])
 
     # -- SKOS ----------------------------------------------------------------------------
-    def skos_data(self, slug: str) -> dict[str, Any]:
+    def skos_data(self, slug: str) -> records.SkosData:
         """A scheme's accepted labels grouped by concept (target), with links to other schemes' concepts."""
         with self.db.session() as s:
             sc = self._scheme(s, slug)
@@ -388,27 +389,27 @@ class NamingStore:
             others = {r.id: r for r in s.scalars(select(Label).where(Label.id.in_(
                 [lk.other_label_id for lk in links] + [lk.label_id for lk in links])))} if links else {}
             slugs = {int(i): str(sl) for i, sl in s.execute(select(Scheme.id, Scheme.slug)).all()}
-            return {
-                "scheme": self._scheme_dict(sc, self._stewards(s, sc.id)),
-                "labels": [{**self._label_dict(r, nets.get(r.id, 0), slug)} for r in labels],
-                "links": [
-                    {"kind": lk.kind,
-                     "from": self._target(others[lk.label_id], slugs), "to": self._target(others[lk.other_label_id],
-                                                                                          slugs)}
+            return records.SkosData(
+                scheme=self._scheme_dict(sc, self._stewards(s, sc.id)),
+                labels=[self._label_dict(r, nets.get(r.id, 0), slug) for r in labels],
+                links=[
+                    records.SkosLink(kind=lk.kind,
+                                     from_=self._target(others[lk.label_id], slugs),
+                                     to=self._target(others[lk.other_label_id], slugs))
                     for lk in links if others[lk.label_id].status != "removed"
                     and others[lk.other_label_id].status != "removed"
                 ],
-            }
+            )
 
     @staticmethod
-    def _target(r: Label, slugs: dict[int, str]) -> dict[str, Any]:
-        return {"scheme": slugs[r.scheme_id], "identity_id": r.identity_id, "item_id": r.file_id}
+    def _target(r: Label, slugs: dict[int, str]) -> records.Target:
+        return records.Target(scheme=slugs[r.scheme_id], identity_id=r.identity_id, item_id=r.file_id)
 
     def _labels_by_identity(self, s: Session, identity_ids: Sequence[int],
-                            with_absorbed: bool = False) -> dict[int, list[dict[str, Any]]]:
+                            with_absorbed: bool = False) -> dict[int, list[records.Label]]:
         """Labels (not removed) per identity; ``with_absorbed`` adds those of identities merged into it,
         marked with ``inherited_from_identity_id``."""
-        out: dict[int, list[dict[str, Any]]] = {}
+        out: dict[int, list[records.Label]] = {}
         if not identity_ids:
             return out
         absorbed = absorbed_identities(s, identity_ids) if with_absorbed else {}
@@ -417,14 +418,14 @@ class NamingStore:
                          .order_by(Label.id)).all()
         nets = self._net_votes(s, [r.id for r in rows])
         slugs = {int(i): str(sl) for i, sl in s.execute(select(Scheme.id, Scheme.slug)).all()}
-        own: dict[int, list[dict[str, Any]]] = {}
+        own: dict[int, list[records.Label]] = {}
         for r in rows:
             assert r.identity_id is not None
             own.setdefault(r.identity_id, []).append(self._label_dict(r, nets.get(r.id, 0), slugs[r.scheme_id]))
         for ident in identity_ids:
             labs = list(own.get(ident, []))
             for j in absorbed.get(ident, []):
-                labs += [{**lab, "inherited_from_identity_id": j} for lab in own.get(j, [])]
+                labs += [lab.model_copy(update={"inherited_from_identity_id": j}) for lab in own.get(j, [])]
             if labs:
                 out[ident] = labs
         return out

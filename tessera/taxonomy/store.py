@@ -1,6 +1,7 @@
 """The taxonomy stage's store: clustering runs, clusters, identities and lineage, plus community naming.
 
-The taxonomy package hands it plain data (arrays, dicts, an identity plan) and gets plain dicts back.
+The taxonomy package hands it plain data (arrays, dicts, an identity plan) and gets typed records back
+(``tessera.taxonomy.records``).
 Reads apply the viewer's visibility, so a withdrawn item disappears from maps and exemplars at once.
 """
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from tessera.catalog.models import AudioFile
 from tessera.catalog.visibility import visible_clause
 from tessera.core.errors import NotFound
+from tessera.taxonomy import records
 from tessera.taxonomy.models import (
     Cluster,
     ClusterIdentity,
@@ -142,29 +144,33 @@ class TaxonomyStore(NamingStore):
             return run.id
 
     @staticmethod
-    def _run_dict(r: ClusteringRun) -> dict[str, Any]:
-        return {"id": r.id, "space": r.space, "extractor_version": r.extractor_version, "params": r.params,
+    def _run_fields(r: ClusteringRun) -> dict[str, Any]:
+        return {"id": r.id, "space": r.space, "extractor_version": r.extractor_version, "params": r.params or {},
                 "items": r.n_items, "clusters": r.n_clusters, "unclustered": r.n_noise,
-                "previous_run_id": r.previous_run_id, "created_by": r.created_by,
-                "created_at": r.created_at.isoformat() if r.created_at else None}
+                "previous_run_id": r.previous_run_id, "created_by": r.created_by, "created_at": r.created_at}
 
-    def list_runs(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    def list_runs(self, limit: int, offset: int) -> tuple[list[records.Run], int]:
         with self.db.session() as s:
             total = int(s.scalar(select(func.count(ClusteringRun.id))) or 0)
             rows = s.scalars(select(ClusteringRun).order_by(ClusteringRun.id.desc()).limit(limit).offset(offset))
-            return [self._run_dict(r) for r in rows], total
+            return [records.Run(**self._run_fields(r)) for r in rows], total
 
     def _visible(self, s: Session, file_ids: Sequence[int]) -> set[int]:
         if not file_ids:
             return set()
         return set(s.scalars(select(AudioFile.id).where(AudioFile.id.in_(list(file_ids)), visible_clause(self.viewer))))
 
-    def _cluster_dict(self, c: Cluster, labels: list[dict[str, Any]], visible: set[int]) -> dict[str, Any]:
+    @staticmethod
+    def _cluster_fields(c: Cluster, labels: list[records.Label], visible: set[int]) -> dict[str, Any]:
         return {"id": c.id, "run_id": c.run_id, "label": c.local_label, "identity_id": c.identity_id,
-                "size": c.size, "total_duration": c.total_duration, "explanation": c.explanation,
+                "size": c.size, "total_duration": c.total_duration,
+                "explanation": records.Explanation.model_validate(c.explanation),
                 "exemplars": [f for f in c.exemplars if f in visible], "labels": labels}
 
-    def get_run(self, run_id: int) -> dict[str, Any]:
+    def _cluster_dict(self, c: Cluster, labels: list[records.Label], visible: set[int]) -> records.Cluster:
+        return records.Cluster(**self._cluster_fields(c, labels, visible))
+
+    def get_run(self, run_id: int) -> records.RunDetail:
         with self.db.session() as s:
             run = s.get(ClusteringRun, run_id)
             if run is None:
@@ -181,21 +187,21 @@ class TaxonomyStore(NamingStore):
             ).all()
             lineage = s.scalars(select(ClusterLineage).where(ClusterLineage.run_id == run_id)
                                 .order_by(ClusterLineage.id)).all()
-            return {
-                **self._run_dict(run),
-                "clusters_detail": [self._cluster_dict(c, labels.get(c.identity_id, []), visible) for c in clusters],
-                "points": [{"item_id": p.file_id, "cluster_id": p.cluster_id, "x": round(p.x, 5),
-                            "y": round(p.y, 5), "probability": round(p.probability, 4)} for p in points],
-                "unclustered_items": [p.file_id for p in points if p.cluster_id is None],
-                "lineage": [self._lineage_dict(e) for e in lineage],
-            }
+            return records.RunDetail(
+                **self._run_fields(run),
+                clusters_detail=[self._cluster_dict(c, labels.get(c.identity_id, []), visible) for c in clusters],
+                points=[records.Point(item_id=p.file_id, cluster_id=p.cluster_id, x=round(p.x, 5), y=round(p.y, 5),
+                                      probability=round(p.probability, 4)) for p in points],
+                unclustered_items=[p.file_id for p in points if p.cluster_id is None],
+                lineage=[self._lineage_dict(e) for e in lineage],
+            )
 
     @staticmethod
-    def _lineage_dict(e: ClusterLineage) -> dict[str, Any]:
-        return {"kind": e.kind, "from_identity_id": e.from_identity_id, "to_identity_id": e.to_identity_id,
-                "from_cluster_id": e.from_cluster_id, "to_cluster_id": e.to_cluster_id, "overlap": e.overlap}
+    def _lineage_dict(e: ClusterLineage) -> records.Lineage:
+        return records.Lineage(kind=e.kind, from_identity_id=e.from_identity_id, to_identity_id=e.to_identity_id,
+                               from_cluster_id=e.from_cluster_id, to_cluster_id=e.to_cluster_id, overlap=e.overlap)
 
-    def get_cluster(self, cluster_id: int) -> dict[str, Any]:
+    def get_cluster(self, cluster_id: int) -> records.ClusterDetail:
         with self.db.session() as s:
             c = s.get(Cluster, cluster_id)
             if c is None:
@@ -216,11 +222,12 @@ class TaxonomyStore(NamingStore):
                                   and e.from_identity_id != c.identity_id})
             inherited = self._labels_by_identity(s, related_ids)
             visible = {m.file_id for m in members}
-            return {**self._cluster_dict(c, labels, visible),
-                    "members": [{"item_id": m.file_id, "x": round(m.x, 5), "y": round(m.y, 5),
-                                 "probability": round(m.probability, 4)} for m in members],
-                    "lineage": [self._lineage_dict(e) for e in lineage],
-                    "related_labels": [lab for i in related_ids for lab in inherited.get(i, [])]}
+            return records.ClusterDetail(
+                **self._cluster_fields(c, labels, visible),
+                members=[records.Member(item_id=m.file_id, x=round(m.x, 5), y=round(m.y, 5),
+                                        probability=round(m.probability, 4)) for m in members],
+                lineage=[self._lineage_dict(e) for e in lineage],
+                related_labels=[lab for i in related_ids for lab in inherited.get(i, [])])
 
     def identity_of_cluster(self, cluster_id: int) -> int:
         with self.db.session() as s:
@@ -283,7 +290,7 @@ class TaxonomyStore(NamingStore):
                 raise NotFound(f"clustering run {run_id} not found", id=run_id)
             return run
 
-    def run_head(self, run_id: int, sample: int = 50) -> dict[str, Any]:
+    def run_head(self, run_id: int, sample: int = 50) -> records.RunHead:
         """A run for the map: its clusters as ``get_run`` shows them, a few unclustered items, no points."""
         run = self._run_row(run_id)
         with self.db.session() as s:
@@ -296,4 +303,5 @@ class TaxonomyStore(NamingStore):
                 .where(ClusterMember.run_id == run_id, ClusterMember.cluster_id.is_(None),
                        visible_clause(self.viewer))
                 .order_by(ClusterMember.file_id).limit(sample)).all()
-        return {**self._run_dict(run), "clusters_detail": detail, "unclustered_sample": [int(f) for f in unclustered]}
+        return records.RunHead(**self._run_fields(run), clusters_detail=detail,
+                               unclustered_sample=[int(f) for f in unclustered])

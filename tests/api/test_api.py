@@ -101,16 +101,16 @@ def test_similar_can_point_to_a_segment(client: TestClient) -> None:
 
 def test_errors_are_json(client: TestClient) -> None:
     r = client.get("/api/items/999999")
-    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
     for bad in ("/api/items?limit=0", "/api/items?limit=5000", "/api/items?offset=-1", "/api/items/abc",
                 "/api/items/1/similar?k=0", "/api/items/1/similar?space=genre", "/api/items?source=ftp"):
         r = client.get(bad)
         assert r.status_code == 422, bad
-        assert r.json()["error"]["code"] == "invalid_request"
+        assert r.json()["code"] == "invalid_request"
     failed = client.get("/api/items?status=failed").json()["items"][0]["id"]
     r = client.get(f"/api/items/{failed}/similar")
-    assert r.status_code == 409 and r.json()["error"]["code"] == "not_indexed"
-    assert client.get("/api/nothing-here").json()["error"]["code"] == "not_found"
+    assert r.status_code == 409 and r.json()["code"] == "not_indexed"
+    assert client.get("/api/nothing-here").json()["code"] == "not_found"
 
 
 def test_audio_streams_with_range(client: TestClient, corpus_dir: Path) -> None:

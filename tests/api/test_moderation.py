@@ -121,7 +121,7 @@ def test_full_role_matrix(world: dict[str, Any]) -> None:
                 assert r.status_code not in (401, 403, 500) or path == "/api/login", (method, path, role, r.text)
             else:
                 assert r.status_code == (401 if role == "anonymous" else 403), (method, path, role, r.text)
-                assert r.json()["error"]["code"] in ("unauthorized", "forbidden")
+                assert r.json()["code"] in ("unauthorized", "forbidden")
 
 
 def test_sign_in(world: dict[str, Any]) -> None:

@@ -39,8 +39,8 @@ def test_restricting_labels_hide_from_outsiders_only(world) -> None:  # type: ig
     assert _visible(catalog, Viewer(False, frozenset({"Another"}))) == {"lullaby", "work song"}
     assert _visible(catalog, Viewer(False, frozenset({"Yolngu"}))) == everyone
     shown = mod.protocol_labels_for_items([files["rite 1"], files["lullaby"]])
-    assert [p["code"] for p in shown[files["rite 1"]]] == ["tk_secret_sacred"]
-    assert [p["code"] for p in shown[files["lullaby"]]] == ["tk_attribution"]
+    assert [p.code for p in shown[files["rite 1"]]] == ["tk_secret_sacred"]
+    assert [p.code for p in shown[files["lullaby"]]] == ["tk_attribution"]
 
 
 def test_seasons(world) -> None:  # type: ignore[no-untyped-def]
@@ -65,10 +65,10 @@ def test_reports_and_audit(world) -> None:  # type: ignore[no-untyped-def]
         mod.report("item", 999999, "harmful", None, "anonymous")
     with pytest.raises(InvalidInput):
         mod.report("record", files["lullaby"], "harmful", None, "anonymous")
-    mod.close_report(r["id"], "dismissed", "dismiss", "fine as it is", "mod")
+    mod.close_report(r.id, "dismissed", "dismiss", "fine as it is", "mod")
     assert mod.list_reports("open", 10, 0)[1] == 0 and mod.list_reports("dismissed", 10, 0)[1] == 1
     audit, total = mod.list_audit(10, 0)
-    assert total == 1 and audit[0]["action"] == "report_dismissed" and audit[0]["actor"] == "mod"
+    assert total == 1 and audit[0].action == "report_dismissed" and audit[0].actor == "mod"
 
 
 def test_a_restricting_label_is_never_made_public_by_season_dates(world) -> None:  # type: ignore[no-untyped-def]

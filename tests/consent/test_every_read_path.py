@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import BaseModel
 
 from tessera.accounts.moderation import ModerationStore
 from tessera.catalog.protocols import ProtocolStore
@@ -70,15 +71,15 @@ def world(db: Database, consent: ConsentService) -> World:
     tax = TaxonomyStore(db, OPERATOR)
     run = tax.save_run("all", "v-test", {}, ids, np.zeros(3, np.int64), np.ones(3), np.zeros((3, 2), np.float32),
                        [ClusterIn(0, 3, 6.0, {"summary": "x"}, list(ids))], {}, [], None, "t")
-    cluster = tax.get_run(run)["clusters_detail"][0]["id"]
+    cluster = tax.get_run(run).clusters_detail[0].id
     identity = tax.identity_of_cluster(cluster)
     tax.add_scheme("kin", "Kin words", {"min_net_votes": 1}, "ed")
     label_of = {}
     for fid in ids:
         lab = tax.propose_label("kin", f"about {fid}", "en", "ed", item_id=fid, cultural_context="who sings it")
-        tax.accept(lab["id"], "admin", override=True)
-        label_of[fid] = lab["id"]
-    tax.accept(tax.propose_label("kin", "drums", "en", "ed", identity_id=identity)["id"], "admin", override=True)
+        tax.accept(lab.id, "admin", override=True)
+        label_of[fid] = lab.id
+    tax.accept(tax.propose_label("kin", "drums", "en", "ed", identity_id=identity).id, "admin", override=True)
     ds = DatasetStore(db, OPERATOR).create("All three", [MemberIn(f) for f in ids], created_by="cur")
     # the label comes after the dataset: a dataset made before a protocol label must hide it too
     ProtocolStore(db, OPERATOR).add_protocol_label("record", secret_rec, "tk_secret_sacred", "Yolngu", None, "mod")
@@ -92,7 +93,9 @@ def _ids(obj: Any) -> set[int]:
     found: set[int] = set()
 
     def walk(o: Any) -> None:
-        if isinstance(o, dict):
+        if isinstance(o, BaseModel):  # a typed record: its fields, as the API shows them
+            walk(o.model_dump())
+        elif isinstance(o, dict):
             for k in ("file_id", "item_id"):
                 if isinstance(o.get(k), int):
                     found.add(o[k])
@@ -146,20 +149,20 @@ READS: dict[tuple[type, str], Reader] = {
         lambda f=f: st.segment_vector(w.segment_of[f])) for f in w.hidden)),
     (SearchStore, "quality_of"): lambda st, w: set(st.quality_of([w.open, *w.hidden])),
     (SearchStore, "clauses"): lambda st, w: _ids(st.browse(SearchFilter(), 50, 0)[0]),
-    (TaxonomyStore, "get_run"): lambda st, w: {p["item_id"] for p in st.get_run(w.run)["points"]} | {
-        f for c in st.get_run(w.run)["clusters_detail"] for f in c["exemplars"]},
-    (TaxonomyStore, "get_cluster"): lambda st, w: {m["item_id"] for m in st.get_cluster(w.cluster)["members"]},
+    (TaxonomyStore, "get_run"): lambda st, w: {p.item_id for p in st.get_run(w.run).points} | {
+        f for c in st.get_run(w.run).clusters_detail for f in c.exemplars},
+    (TaxonomyStore, "get_cluster"): lambda st, w: {m.item_id for m in st.get_cluster(w.cluster).members},
     (TaxonomyStore, "map_points"): lambda st, w: {int(i) for i in st.map_points(w.run, MemberCache()).ids},
-    (TaxonomyStore, "run_head"): lambda st, w: set(st.run_head(w.run)["unclustered_sample"]) | {
-        f for c in st.run_head(w.run)["clusters_detail"] for f in c["exemplars"]},
+    (TaxonomyStore, "run_head"): lambda st, w: set(st.run_head(w.run).unclustered_sample) | {
+        f for c in st.run_head(w.run).clusters_detail for f in c.exemplars},
     (TaxonomyStore, "run_memberships"): lambda st, w: st.run_memberships(w.run)[1],
     (TaxonomyStore, "licences_of"): lambda st, w: set(st.licences_of([w.open, *w.hidden])),
     (TaxonomyStore, "get_label"): lambda st, w: set().union(*(_raises_not_found(
         lambda f=f: st.get_label(w.label_of[f])) for f in w.hidden)),
     (TaxonomyStore, "history"): lambda st, w: set().union(*(_raises_not_found(
         lambda f=f: st.history(w.label_of[f])) for f in w.hidden)),
-    (TaxonomyStore, "skos_data"): lambda st, w: {lab["item_id"] for lab in st.skos_data(w.scheme)["labels"]
-                                                 if lab.get("item_id")},
+    (TaxonomyStore, "skos_data"): lambda st, w: {lab.item_id for lab in st.skos_data(w.scheme).labels
+                                                 if lab.item_id},
     (TaxonomyStore, "labels_for_identity"): lambda st, w: _ids(st.labels_for_identity(w.identity)),
     (TaxonomyStore, "propose_label"): lambda st, w: set().union(*(_raises_not_found(
         lambda f=f: st.propose_label(w.scheme, "x", "en", "ed", item_id=f)) for f in w.hidden)),

@@ -66,8 +66,8 @@ def test_dataset_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # from a cluster and from a community label
     ts = TaxonomyStore(db, OPERATOR)
     run_id = save(ts, ids, [0, 0, 1])
-    first = next(c for c in ts.get_run(run_id)["clusters_detail"] if c["label"] == 0)
-    res = r.invoke(app, ["dataset", "create", "From a cluster", "--cluster", str(first["id"]), "--json"])
+    first = next(c for c in ts.get_run(run_id).clusters_detail if c.label == 0)
+    res = r.invoke(app, ["dataset", "create", "From a cluster", "--cluster", str(first.id), "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["members"] == 2, res.output
     res = r.invoke(app, ["export", "from-a-cluster", "--run", str(run_id), "--out", str(tmp_path / "c"), "--json"])
     assert res.exit_code == 0, res.output

@@ -72,7 +72,7 @@ def test_dataset_api_versions_and_export(indexed: Indexed, tmp_path: Path) -> No
     assert client.get(f"/api/datasets/{d['id']}/export", params={"version": 9}).status_code == 404
     assert client.post("/api/datasets", json={"name": ""}, headers=AUTH).status_code == 422
     r = client.post(f"/api/datasets/{d['id']}/members", json={"add": [{"item_id": 424242}]}, headers=AUTH)
-    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
     assert client.get("/api/datasets").json()["total"] >= 1
 
 

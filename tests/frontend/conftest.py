@@ -119,7 +119,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
     taxonomy = TaxonomyStore(db, OPERATOR)
     report = run_clustering(IndexStore(catalog.db), taxonomy, ClusterParams(seed=5, min_cluster_size=3))
     run = taxonomy.get_run(report.run_id)
-    cluster_of = {p["item_id"]: p["cluster_id"] for p in run["points"]}
+    cluster_of = {p.item_id: p.cluster_id for p in run.points}
 
     accounts = AccountStore(db)
     users = {"eda": "editor", "stew": "editor", "mod": "moderator", "adm": "admin"}
@@ -134,7 +134,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
     if drone_cluster is not None:
         lab = taxonomy.propose_label("yoruba", "ìró gígùn", "yo", "adm", cluster_id=drone_cluster,
                                      description="long sounds")
-        taxonomy.accept(lab["id"], "adm", override=True)
+        taxonomy.accept(lab.id, "adm", override=True)
     moderation = ProtocolStore(db, OPERATOR)
     protocol_id = ids["tabla_na"]
     moderation.add_protocol_label("item", protocol_id, "tk_attribution", "Tabla players of the test suite",
@@ -152,7 +152,8 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
         time.sleep(0.05)
     assert server.started, "the API server did not start"
     yield Web(url=f"http://127.0.0.1:{port}", settings=settings, ids=ids, run_id=report.run_id,
-              clusters=run["clusters_detail"], cluster_of=cluster_of, long_id=ids["long_mix"],
+              clusters=[c.model_dump(mode="json") for c in run.clusters_detail], cluster_of=cluster_of,
+              long_id=ids["long_mix"],
               protocol_id=protocol_id, users=users)
     server.should_exit = True
     th.join(timeout=10)

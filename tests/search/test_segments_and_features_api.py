@@ -77,7 +77,7 @@ def test_query_by_segment_id(api: tuple[TestClient, dict[str, int]]) -> None:
         seg = next(s for s in segs if s.id == mix["segment_id"])
         assert (mix["start"], mix["end"]) == (seg.start, seg.end)
     r = client.get("/api/search", params={"segment": 987654})
-    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
 
 
 def test_feature_filters_combine_with_similarity(api: tuple[TestClient, dict[str, int]]) -> None:

@@ -60,10 +60,10 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory, sonic_pi: Path) -> RealR
     store.add_scheme("listeners", "Listeners' words", {"min_net_votes": 1}, "tester", community="test listeners")
     accepted: dict[int, int] = {}
     run = store.get_run(first.run_id)
-    for c in run["clusters_detail"]:
-        lab = store.propose_label("listeners", f"group {c['label']}", "en", "alice", cluster_id=c["id"])
-        store.vote(lab["id"], "bob", 1)  # net 1 reaches the rule: accepted
-        accepted[lab["id"]] = c["identity_id"]
+    for c in run.clusters_detail:
+        lab = store.propose_label("listeners", f"group {c.label}", "en", "alice", cluster_id=c.id)
+        store.vote(lab.id, "bob", 1)  # net 1 reaches the rule: accepted
+        accepted[lab.id] = c.identity_id
     add_folder(catalog, root / "b", "CC-BY-4.0", "Sonic Pi contributors")
     run_index(IndexStore(catalog.db), root / "index", IndexParams(), workers=1)
     second = run_clustering(IndexStore(catalog.db), store, params, created_by="tester")

@@ -50,9 +50,9 @@ def test_runs_and_clusters(client: TestClient, run_id: int) -> None:
     assert c["size"] == 8 and len(c["members"]) == 8 and c["explanation"]["summary"]
     for url in ("/api/clusterings/999", "/api/clusters/999", "/api/labels/999/history", "/api/schemes/x/skos"):
         r = client.get(url)
-        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", url
+        assert r.status_code == 404 and r.json()["code"] == "not_found", url
     r = client.get("/api/clusterings/abc")
-    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request"
 
 
 def test_propose_vote_accept_history_skos(client: TestClient, run_id: int) -> None:
@@ -63,7 +63,7 @@ def test_propose_vote_accept_history_skos(client: TestClient, run_id: int) -> No
     assert r.status_code == 201 and r.json()["rule"] == {"min_net_votes": 2}
     assert client.post("/api/schemes", json=scheme, headers=EDITOR).status_code == 409
     bad = client.post("/api/schemes", json={**scheme, "slug": "x2", "rule": {"genre": 1}}, headers=EDITOR)
-    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_input"
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_input"
     assert client.get("/api/schemes").json()["total"] == 1
 
     # who acts comes from their own key (the bootstrap token cannot name anyone else)
@@ -145,7 +145,7 @@ def test_steward_rule_with_user_keys(client: TestClient, run_id: int) -> None:
                       headers=bo).json()
     assert lab["created_by"] == "bo"
     r = client.post(f"/api/labels/{lab['id']}/accept", headers=bo)
-    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    assert r.status_code == 403 and r.json()["code"] == "forbidden"
     r = client.post(f"/api/labels/{lab['id']}/accept", headers=ama)
     assert r.status_code == 200 and r.json()["status"] == "accepted"
     last = client.get(f"/api/labels/{lab['id']}/history").json()["items"][-1]

@@ -46,7 +46,7 @@ def test_scheme_label_skos_commands(cli: typer.Typer, tmp_path: Path, monkeypatc
     db = Database(f"sqlite:///{(tmp_path / 'data' / 'catalog.sqlite').resolve()}")
     store = TaxonomyStore(db, OPERATOR)
     run_id = save(store, make_files(Catalog(db, OPERATOR), 10), [0] * 10)
-    cid = store.get_run(run_id)["clusters_detail"][0]["id"]
+    cid = store.get_run(run_id).clusters_detail[0].id
     r = run.invoke(cli, ["label", "propose", "kin", "hum", "--lang", "en", "--cluster", str(cid), "--json",
                          "--user", "ed"])
     assert r.exit_code == 0, r.output

@@ -95,7 +95,7 @@ def test_points_bin_decodes_to_every_visible_point_in_one_request(client: TestCl
     assert meta["unclustered_sample"] == full["unclustered_items"][:50]
     for url in ("/api/clusterings/999/points.bin", "/api/clusterings/999/map"):
         r = client.get(url)
-        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+        assert r.status_code == 404 and r.json()["code"] == "not_found"
 
 
 def test_an_extreme_outlier_is_clamped_and_squashes_nothing(client: TestClient, world: dict[str, Any]) -> None:

@@ -16,28 +16,28 @@ def test_absorbed_labels_follow_the_survivor(db: Database, catalog: Catalog) -> 
     store = TaxonomyStore(db, OPERATOR)
     f = make_files(catalog, 30)
     r1 = save(store, f, [0] * 12 + [1] * 10 + [2] * 8)
-    c = {x["label"]: x for x in store.get_run(r1)["clusters_detail"]}
+    c = {x.label: x for x in store.get_run(r1).clusters_detail}
     store.add_scheme("s", "S", {"min_net_votes": 1}, "ed")
     names = {0: ("bruma", "es"), 1: ("Nebel", "de"), 2: ("haze", "en")}
     for lab, (text, lang) in names.items():
-        la = store.propose_label("s", text, lang, "ed", cluster_id=c[lab]["id"])
-        store.vote(la["id"], "v", 1)
+        la = store.propose_label("s", text, lang, "ed", cluster_id=c[lab].id)
+        store.vote(la.id, "v", 1)
     # run 2: 0 and 1 merge (0 survives, it is larger); 2 continues
     r2 = save(store, f, [0] * 22 + [1] * 8)
     run2 = store.get_run(r2)
-    merged = {x["identity_id"]: x for x in run2["clusters_detail"]}
-    survivor = merged[c[0]["identity_id"]]
-    assert c[1]["identity_id"] not in merged  # the absorbed identity ends
-    assert sorted((x["text"], x.get("inherited_from_identity_id")) for x in survivor["labels"]) == [
-        ("Nebel", c[1]["identity_id"]), ("bruma", None)]
-    assert [x["text"] for x in merged[c[2]["identity_id"]]["labels"]] == ["haze"]
+    merged = {x.identity_id: x for x in run2.clusters_detail}
+    survivor = merged[c[0].identity_id]
+    assert c[1].identity_id not in merged  # the absorbed identity ends
+    assert sorted((x.text, x.inherited_from_identity_id) for x in survivor.labels) == [
+        ("Nebel", c[1].identity_id), ("bruma", None)]
+    assert [x.text for x in merged[c[2].identity_id].labels] == ["haze"]
     # run 3: everything merges; labels follow transitively (Nebel came via bruma's identity)
     r3 = save(store, f, [0] * 30)
-    only = store.get_run(r3)["clusters_detail"][0]
-    assert only["identity_id"] == c[0]["identity_id"]
-    assert {x["text"] for x in only["labels"]} == {"bruma", "Nebel", "haze"}
-    detail = store.get_cluster(only["id"])
-    assert {x["text"] for x in detail["labels"]} == {"bruma", "Nebel", "haze"}
+    only = store.get_run(r3).clusters_detail[0]
+    assert only.identity_id == c[0].identity_id
+    assert {x.text for x in only.labels} == {"bruma", "Nebel", "haze"}
+    detail = store.get_cluster(only.id)
+    assert {x.text for x in detail.labels} == {"bruma", "Nebel", "haze"}
 
     # the label filter reaches every member of the surviving cluster, not only the absorbed one's old members
     search = SearchStore(db, OPERATOR)
@@ -50,5 +50,5 @@ def test_absorbed_labels_follow_the_survivor(db: Database, catalog: Catalog) -> 
     b = ds.export_bundle(d.id)
     assert b.clustering is not None and b.clustering["run_id"] == r3
     for m in b.members:
-        assert m.cluster == f"cluster-{c[0]['identity_id']}"
+        assert m.cluster == f"cluster-{c[0].identity_id}"
         assert set(m.labels) == {"bruma@es (s)", "Nebel@de (s)", "haze@en (s)"}

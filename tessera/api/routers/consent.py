@@ -12,6 +12,20 @@ from pydantic import BaseModel, Field, field_validator
 from tessera.accounts.store import Principal
 from tessera.api.auth import require
 from tessera.api.deps import AccountsDep, ConsentDep, Paged, page
+from tessera.api.errors import problems
+from tessera.api.schemas import PageOf
+from tessera.api.schemas.moderation import (
+    ConsentEventOut,
+    DatasetVersionRef,
+    KeyIssued,
+    KeyRevoked,
+    OptOutCreated,
+    OptOutOut,
+    PeriodOut,
+    UserCreated,
+    UserRow,
+    WithdrawalOut,
+)
 from tessera.core.vocab import OPT_OUT_KINDS, ROLES, ConsentScope, OptOutKind, Role
 
 router = APIRouter(prefix="/api", tags=["consent and accounts"])
@@ -42,25 +56,28 @@ class ConsentPeriod(ConsentTarget):
         return v.replace(tzinfo=UTC) if v is not None and v.tzinfo is None else v
 
 
-@router.post("/consent/withdrawals", status_code=201, summary="Withdraw consent (moderators, for rights holders)")
-def withdraw(body: ConsentTarget, who: Moderator, consent: ConsentDep) -> dict[str, Any]:
+@router.post("/consent/withdrawals", status_code=201, summary="Withdraw consent (moderators, for rights holders)",
+             responses=problems(403, 404))
+def withdraw(body: ConsentTarget, who: Moderator, consent: ConsentDep) -> WithdrawalOut:
     w = consent.withdraw(body.scope, body.target, who.name, body.reason)
-    return {"withdrawn": w.file_ids, "deleted_cache_files": w.deleted_cache_files, "index_build": w.index_build,
-            "dataset_versions": [{"dataset_id": d, "version": v} for d, v in w.dataset_versions]}
+    return WithdrawalOut(withdrawn=w.file_ids, deleted_cache_files=w.deleted_cache_files, index_build=w.index_build,
+                         dataset_versions=[DatasetVersionRef(dataset_id=d, version=v) for d, v in w.dataset_versions])
 
 
-@router.post("/consent/periods", status_code=201, summary="Give consent for a period (it expires by itself)")
-def period(body: ConsentPeriod, who: Moderator, consent: ConsentDep) -> dict[str, Any]:
+@router.post("/consent/periods", status_code=201, summary="Give consent for a period (it expires by itself)",
+             responses=problems(403, 404))
+def period(body: ConsentPeriod, who: Moderator, consent: ConsentDep) -> PeriodOut:
     ids = consent.set_period(body.scope, body.target, body.expires_at, who.name, body.reason)
-    return {"files": ids, "expires_at": body.expires_at}
+    return PeriodOut(files=ids, expires_at=body.expires_at)
 
 
-@router.get("/consent/events", summary="The consent audit log (no content, only who/what/when/why)")
-def events(request: Request, _: Moderator, consent: ConsentDep, pg: Paged) -> dict[str, Any]:
+@router.get("/consent/events", summary="The consent audit log (no content, only who/what/when/why)",
+            responses=problems(403))
+def events(request: Request, _: Moderator, consent: ConsentDep, pg: Paged) -> PageOf[ConsentEventOut]:
     limit, offset = pg.limit, pg.offset
     evs = consent.events()
-    items = [{"id": e.id, "scope": e.scope, "target": e.target, "action": e.action, "actor": e.actor,
-              "reason": e.reason, "expires_at": e.expires_at, "files": e.file_ids, "at": e.at}
+    items = [ConsentEventOut(id=e.id, scope=e.scope, target=e.target, action=e.action, actor=e.actor,
+                             reason=e.reason, expires_at=e.expires_at, files=e.file_ids or [], at=e.at)
              for e in evs[offset:offset + limit]]
     return page(request, items, len(evs), limit, offset)
 
@@ -71,17 +88,20 @@ class OptOutIn(BaseModel):
     reason: str | None = Field(default=None, max_length=2000)
 
 
-@router.post("/opt-outs", status_code=201, summary="Stop future crawls from harvesting these works")
-def add_opt_out(body: OptOutIn, who: Moderator, consent: ConsentDep) -> dict[str, Any]:
-    return {"id": consent.add_opt_out(body.kind, body.value, body.reason, who.name), "kinds": OPT_OUT_KINDS}
+@router.post("/opt-outs", status_code=201, summary="Stop future crawls from harvesting these works",
+             responses=problems(403, 409))
+def add_opt_out(body: OptOutIn, who: Moderator, consent: ConsentDep) -> OptOutCreated:
+    return OptOutCreated(id=consent.add_opt_out(body.kind, body.value, body.reason, who.name),
+                         kinds=list(OPT_OUT_KINDS))
 
 
-@router.get("/opt-outs", summary="The opt-out registry")
-def list_opt_outs(request: Request, _: Moderator, consent: ConsentDep, pg: Paged) -> dict[str, Any]:
+@router.get("/opt-outs", summary="The opt-out registry", responses=problems(403))
+def list_opt_outs(request: Request, _: Moderator, consent: ConsentDep, pg: Paged) -> PageOf[OptOutOut]:
     limit, offset = pg.limit, pg.offset
     rows = consent.opt_outs()
-    items = [{"id": r.id, "kind": r.kind, "value": r.value, "reason": r.reason, "created_by": r.created_by,
-              "created_at": r.created_at} for r in rows[offset:offset + limit]]
+    items = [OptOutOut.model_validate({"id": r.id, "kind": r.kind, "value": r.value, "reason": r.reason,
+                                       "created_by": r.created_by, "created_at": r.created_at})
+             for r in rows[offset:offset + limit]]
     return page(request, items, len(rows), limit, offset)
 
 
@@ -90,27 +110,29 @@ class UserIn(BaseModel):
     role: Role
 
 
-@router.post("/users", status_code=201, summary="Create a user (admins)")
-def add_user(body: UserIn, who: Admin, accounts: AccountsDep) -> dict[str, Any]:
-    return {"id": accounts.add_user(body.name, body.role, actor=who.name), "name": body.name, "role": body.role}
+@router.post("/users", status_code=201, summary="Create a user (admins)", responses=problems(403, 409))
+def add_user(body: UserIn, who: Admin, accounts: AccountsDep) -> UserCreated:
+    return UserCreated(id=accounts.add_user(body.name, body.role, actor=who.name), name=body.name, role=body.role)
 
 
-@router.get("/users", summary="Users, roles and their active key prefixes (admins)")
+@router.get("/users", summary="Users, roles and their active key prefixes (admins)", responses=problems(403))
 def users(request: Request, _: Admin, accounts: AccountsDep,
-          pg: Paged) -> dict[str, Any]:
+          pg: Paged) -> PageOf[UserRow]:
     rows = accounts.list_users()
-    items = [{"name": n, "role": r, "keys": k} for n, r, k in rows[pg.offset:pg.offset + pg.limit]]
+    items = [UserRow.model_validate({"name": n, "role": r, "keys": k})
+             for n, r, k in rows[pg.offset:pg.offset + pg.limit]]
     return page(request, items, len(rows), pg.limit, pg.offset)
 
 
-@router.post("/users/{name}/keys", status_code=201, summary="Issue an API key; shown once (admins)")
+@router.post("/users/{name}/keys", status_code=201, summary="Issue an API key; shown once (admins)",
+             responses=problems(403, 404))
 def issue_key(name: Annotated[str, PathParam(max_length=128)], who: Admin,
-              accounts: AccountsDep) -> dict[str, Any]:
-    return {"key": accounts.issue_key(name, actor=who.name), "roles": ROLES}
+              accounts: AccountsDep) -> KeyIssued:
+    return KeyIssued(key=accounts.issue_key(name, actor=who.name), roles=list(ROLES))
 
 
-@router.delete("/keys/{prefix}", summary="Revoke an API key (admins)")
+@router.delete("/keys/{prefix}", summary="Revoke an API key (admins)", responses=problems(403, 404))
 def revoke_key(prefix: Annotated[str, PathParam(max_length=16)], who: Admin,
-               accounts: AccountsDep) -> dict[str, Any]:
+               accounts: AccountsDep) -> KeyRevoked:
     accounts.revoke_key(prefix, actor=who.name)
-    return {"revoked": prefix}
+    return KeyRevoked(revoked=prefix)

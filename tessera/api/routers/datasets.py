@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 from dataclasses import fields
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,7 +25,9 @@ from tessera.api.deps import (
     page,
     require_editor,
 )
-from tessera.api.schemas import ID_MAX, DbId
+from tessera.api.errors import problems
+from tessera.api.schemas import ID_MAX, DbId, PageOf
+from tessera.api.schemas.datasets import DatasetOut, LicenceSummaryOut, MemberOut, VersionOut
 from tessera.core.errors import Forbidden, InvalidInput, Unauthorized
 from tessera.datasets.export import export
 from tessera.datasets.export_links import Links
@@ -82,35 +83,11 @@ class DatasetEdit(BaseModel):
     version_notes: str | None = Field(default=None, max_length=20000, description="why it changed")
 
 
-class VersionOut(BaseModel):
-    version: int
-    notes: str | None
-    origin: dict[str, Any]
-    created_by: str | None
-    created_at: datetime
-    member_count: int
-    members: list[dict[str, Any]] | None = None
-
-
-class DatasetOut(BaseModel):
-    id: int
-    name: str
-    slug: str
-    description: str | None
-    notes: str | None
-    created_by: str | None
-    created_at: datetime
-    latest_version: int | None
-    latest: VersionOut | None = None
-    protocol_labels: list[dict[str, Any]] = Field(default_factory=list,
-                                                  description="Local Contexts labels and notices on the dataset")
-
-
 def version_out(v: DatasetVersion, with_members: bool) -> VersionOut:
     return VersionOut(
         version=v.version, notes=v.notes, origin=v.origin or {}, created_by=v.created_by, created_at=v.created_at,
         member_count=v.member_count,
-        members=[{"item_id": m.file_id, "segment_id": m.segment_id, "start": m.start, "end": m.end, "md5": m.md5}
+        members=[MemberOut(item_id=m.file_id, segment_id=m.segment_id, start=m.start, end=m.end, md5=m.md5)
                  for m in v.members] if with_members else None)
 
 
@@ -139,7 +116,8 @@ def _from_query(fq: FromQuery, store: SearchStore, indexes: IndexSet) -> tuple[l
     return members, {"kind": "query", **fq.model_dump()}
 
 
-@router.post("/datasets", status_code=201, response_model=DatasetOut, summary="Create a dataset")
+@router.post("/datasets", status_code=201, response_model=DatasetOut, summary="Create a dataset",
+             responses=problems(403, 404, 409))
 def create_dataset(
     body: DatasetCreate,
     who: Annotated[str, Depends(require_editor)],
@@ -156,17 +134,18 @@ def create_dataset(
     return dataset_out(d, datasets.version(d.id))
 
 
-@router.get("/datasets", summary="List datasets")
+@router.get("/datasets", summary="List datasets", responses=problems(403))
 def list_datasets(
     request: Request,
     datasets: DatasetsDep,
     pg: Paged,
-) -> dict[str, Any]:
+) -> PageOf[DatasetOut]:
     rows, total = datasets.list_datasets(pg.limit, pg.offset)
-    return page(request, [dataset_out(d).model_dump(mode="json") for d in rows], total, pg.limit, pg.offset)
+    return page(request, [dataset_out(d) for d in rows], total, pg.limit, pg.offset)
 
 
-@router.get("/datasets/{dataset_id}", response_model=DatasetOut, summary="A dataset with its newest version")
+@router.get("/datasets/{dataset_id}", response_model=DatasetOut, summary="A dataset with its newest version",
+            responses=problems(404))
 def get_dataset(request: Request, dataset_id: DatasetId,
                 datasets: DatasetsDep) -> DatasetOut:
     d = datasets.get(dataset_id)
@@ -190,7 +169,8 @@ Curator = Annotated[str, Depends(curator)]
 
 
 @router.patch("/datasets/{dataset_id}", response_model=DatasetOut,
-              summary="Edit the purpose and/or curation notes: makes a new version with the same members")
+              summary="Edit the purpose and/or curation notes: makes a new version with the same members",
+              responses=problems(403, 404, 409))
 def edit_dataset(
     dataset_id: DatasetId,
     body: DatasetEdit,
@@ -204,7 +184,7 @@ def edit_dataset(
 
 
 @router.post("/datasets/{dataset_id}/members", response_model=VersionOut, status_code=201,
-             summary="Add and/or remove members: makes a new version")
+             summary="Add and/or remove members: makes a new version", responses=problems(403, 404, 409))
 def change_members(
     dataset_id: DatasetId,
     body: MembersChange,
@@ -215,39 +195,42 @@ def change_members(
     return version_out(v, True)
 
 
-@router.get("/datasets/{dataset_id}/versions", summary="Every version, oldest first")
+@router.get("/datasets/{dataset_id}/versions", summary="Every version, oldest first", responses=problems(403, 404))
 def versions(
     request: Request,
     dataset_id: DatasetId,
     datasets: DatasetsDep,
     pg: Paged,
     with_members: bool = False,
-) -> dict[str, Any]:
+) -> PageOf[VersionOut]:
     every = datasets.versions(dataset_id)
     vs = every[pg.offset:pg.offset + pg.limit]
     if with_members:
         vs = [datasets.version(dataset_id, v.version) for v in vs]
-    items = [version_out(v, with_members).model_dump(mode="json") for v in vs]
+    items = [version_out(v, with_members) for v in vs]
     return page(request, items, len(every), pg.limit, pg.offset)
 
 
-@router.get("/datasets/{dataset_id}/licence", summary="What the members' licences allow together")
+@router.get("/datasets/{dataset_id}/licence", summary="What the members' licences allow together",
+            responses=problems(404))
 def licence(
     dataset_id: DatasetId,
     datasets: DatasetsDep,
     version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
-) -> dict[str, Any]:
+) -> LicenceSummaryOut:
     b = datasets.export_bundle(dataset_id, version)
     active = [m for m in b.members if m.status == "active"]
     from tessera.core.licences import licence_for_spdx
 
     nd = sum(1 for m in active if m.segment_id is not None and licence_for_spdx(m.licence_spdx).no_derivatives)
     out = summarise([m.licence_spdx for m in active], segments_from_nd=nd).as_dict()
-    return {"dataset_id": dataset_id, "version": b.version, "withdrawn": len(b.members) - len(active), **out}
+    return LicenceSummaryOut(dataset_id=dataset_id, version=b.version, withdrawn=len(b.members) - len(active), **out)
 
 
-@router.get("/datasets/{dataset_id}/export", summary="The export archive (zip)",
-            responses={200: {"content": {"application/zip": {}}}})
+@router.get("/datasets/{dataset_id}/export", summary="The export archive (zip)", response_class=FileResponse,
+            responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "the export: manifest, datasheet, Croissant, fetch script"},
+                       **problems(404, 409)})
 def export_dataset(
     request: Request,
     dataset_id: DatasetId,

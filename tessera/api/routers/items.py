@@ -6,7 +6,7 @@ import mimetypes
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi import Path as PathParam
@@ -14,8 +14,10 @@ from fastapi.responses import Response, StreamingResponse
 
 from tessera.api.auth import current
 from tessera.api.deps import CatalogDep, IndexesDep, Paged, get_protocols, get_search_store, get_settings, page
-from tessera.api.errors import AudioUnavailable, BadRange, NotIndexed
-from tessera.api.schemas import ID_MAX, ItemDetail, ItemPage, Neighbour, SimilarOut, item_out, segment_out
+from tessera.api.errors import AudioUnavailable, BadRange, NotIndexed, problems
+from tessera.api.schemas import ID_MAX, ItemDetail, ItemOut, Neighbour, PageOf, SimilarOut, item_out, segment_out
+from tessera.api.schemas.items import Dictionary, SpaceOut
+from tessera.catalog.protocols import ProtocolLabelRecord
 from tessera.catalog.store import ItemFilter
 from tessera.core.errors import Unauthorized
 from tessera.core.vocab import LicenceClass, SourceKind
@@ -36,7 +38,7 @@ _AUDIO_TYPES = {".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg"
                 ".aifc": "audio/aiff", ".m4a": "audio/mp4"}
 
 
-def protocols(request: Request, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+def protocols(request: Request, ids: list[int]) -> dict[int, list[ProtocolLabelRecord]]:
     """Cultural protocol labels of these items (their own and their record's): shown wherever an item is."""
     return get_protocols(request).protocol_labels_for_items(ids)
 
@@ -46,11 +48,15 @@ def cache_control(request: Request, item_id: int) -> str:
     when the item is protocol-restricted or audio needs a key: a proxy would hand it to anyone."""
     settings = get_settings(request)
     restricted = settings.audio_requires_key or any(
-        p["restricts"] for p in protocols(request, [item_id]).get(item_id, []))
+        p.restricts for p in protocols(request, [item_id]).get(item_id, []))
     return f"{'private' if restricted else 'public'}, max-age={settings.audio_cache_seconds}"
 
 
-@router.get("/items", response_model=ItemPage, summary="List visible items")
+# Audio answers: the bytes of the file in its own format (the Content-Type says which).
+AUDIO_CONTENT = {t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(set(_AUDIO_TYPES.values()))}
+
+
+@router.get("/items", summary="List visible items", responses=problems(403))
 def list_items(
     request: Request,
     catalog: CatalogDep,
@@ -60,7 +66,7 @@ def list_items(
     source: Annotated[SourceKind | None, Query()] = None,
     record_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
     status: Annotated[Literal["pending", "indexed", "failed"] | None, Query()] = None,
-) -> dict[str, Any]:
+) -> PageOf[ItemOut]:
     limit, offset = pg.limit, pg.offset
     flt = ItemFilter(licence=licence, licence_class=licence_class, source=source, record_id=record_id,
                      status=status)
@@ -69,7 +75,8 @@ def list_items(
     return page(request, [item_out(r, protocol=prot) for r in rows], total, limit, offset)
 
 
-@router.get("/items/{item_id}", response_model=ItemDetail, summary="One item with its features")
+@router.get("/items/{item_id}", response_model=ItemDetail, summary="One item with its features",
+            responses=problems(404))
 def get_item(request: Request, item_id: ItemId, catalog: CatalogDep) -> ItemDetail:
     f = catalog.get_item(item_id)
     feats = catalog.get_features(item_id)
@@ -81,7 +88,8 @@ def get_item(request: Request, item_id: ItemId, catalog: CatalogDep) -> ItemDeta
     )
 
 
-@router.get("/items/{item_id}/similar", response_model=SimilarOut, summary="Nearest items by sound")
+@router.get("/items/{item_id}/similar", response_model=SimilarOut, summary="Nearest items by sound",
+            responses=problems(404, 409))
 def similar(
     request: Request,
     item_id: ItemId,
@@ -94,7 +102,7 @@ def similar(
     feats = catalog.get_features(item_id)
     if feats is None:
         raise NotIndexed(f"item {item_id} has no features yet (status: {f.status})",
-                       status=f.status)
+                         item_status=f.status)
     # the one search path: item, segment and upload queries rank and filter the same way
     store = get_search_store(request)
     idx, q = indexes.space(space), build_query(store, items=[item_id])
@@ -129,8 +137,10 @@ def _file_iter(path: Path, start: int, length: int) -> Iterator[bytes]:
 
 
 @router.get("/items/{item_id}/audio", summary="Stream the audio (supports Range requests)",
-            responses={200: {"content": {"audio/*": {}}}, 206: {"description": "partial content"},
-                       416: {"description": "range not satisfiable"}})
+            response_class=StreamingResponse,
+            responses={200: {"content": AUDIO_CONTENT, "description": "the whole file"},
+                       206: {"content": AUDIO_CONTENT, "description": "the requested byte range (Content-Range)"},
+                       **problems(404, 416)})
 def audio(
     request: Request,
     item_id: ItemId,
@@ -160,8 +170,7 @@ def audio(
             start, end = max(0, size - int(m.group(2))), size - 1
         end = min(end, size - 1)
         if start >= size or start > end:
-            return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"},
-                            content=b"", media_type=ctype)
+            raise BadRange(f"the range starts after the end of the file ({size} bytes)", size=size)
         length = end - start + 1
         headers.update({"Content-Range": f"bytes {start}-{end}/{size}", "Content-Length": str(length)})
         return StreamingResponse(_file_iter(path, start, length), status_code=206, media_type=ctype,
@@ -171,7 +180,9 @@ def audio(
 
 
 @router.get("/items/{item_id}/preview", summary="A short, light preview (first 20 s, mono Ogg Vorbis); open to all",
-            responses={200: {"content": {"audio/ogg": {}}}})
+            response_class=Response,
+            responses={200: {"content": {"audio/ogg": {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "the preview"}, **problems(404)})
 def preview(request: Request, item_id: ItemId, catalog: CatalogDep) -> Response:
     from starlette.responses import FileResponse
 
@@ -191,16 +202,17 @@ def preview(request: Request, item_id: ItemId, catalog: CatalogDep) -> Response:
 
 
 @router.get("/features", summary="The data dictionary")
-def features() -> dict[str, Any]:
-    return dictionary()
+def features() -> Dictionary:
+    return Dictionary.model_validate(dictionary())
 
 
 @router.get("/spaces", summary="Similarity spaces and the state of their indexes")
-def spaces(indexes: IndexesDep) -> dict[str, Any]:
+def spaces(indexes: IndexesDep) -> PageOf[SpaceOut]:
     indexes.refresh()
     built = indexes.manifest.get("spaces", {})
     items = []
     for s in describe_spaces():
         m = built.get(s["name"], {})
-        items.append({**s, "index": {k: v for k, v in m.items() if k != "standardiser"} or None})
-    return {"items": items, "total": len(items), "limit": len(items), "offset": 0, "next": None}
+        items.append(SpaceOut.model_validate(
+            {**s, "index": {k: v for k, v in m.items() if k != "standardiser"} or None}))
+    return PageOf(items=items, total=len(items), limit=len(items), offset=0, next=None)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
 from tessera.api.deps import TaxonomyDep
+from tessera.api.errors import problems
+from tessera.api.schemas.taxonomy import RunMap
 from tessera.taxonomy.points import HEADER, LAYOUT, MEDIA_TYPE, MemberCache, encode_points
 from tessera.taxonomy.store import TaxonomyStore
 
@@ -63,8 +65,12 @@ def _matches(request: Request, etag: str) -> bool:
 
 @router.get("/clusterings/{run_id}/points.bin", summary="Every visible map point of a run, as typed arrays",
             response_class=Response,
-            responses={200: {"content": {MEDIA_TYPE: {}}, "description": "the points (layout: see /map)"},
-                       304: {"description": "not modified (If-None-Match)"}})
+            responses={200: {"content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "the points (layout: see /map)",
+                             "headers": {"ETag": {"schema": {"type": "string"}},
+                                         "X-Tessera-Points": {"description": "points in the body",
+                                                              "schema": {"type": "integer"}}}},
+                       304: {"description": "not modified (If-None-Match)"}, **problems(404)})
 def points_bin(request: Request, run_id: Id, store: TaxonomyDep) -> Response:
     body, etag = _body(request, store, run_id)
     # no-cache: the browser keeps it but asks again each time, so a withdrawal hides a point at once
@@ -75,8 +81,9 @@ def points_bin(request: Request, run_id: Id, store: TaxonomyDep) -> Response:
     return Response(body, media_type=MEDIA_TYPE, headers=headers)
 
 
-@router.get("/clusterings/{run_id}/map", summary="A run for the map: clusters and how to read its points.bin")
-def run_map(request: Request, run_id: Id, store: TaxonomyDep) -> dict[str, Any]:
+@router.get("/clusterings/{run_id}/map", summary="A run for the map: clusters and how to read its points.bin",
+            responses=problems(404))
+def run_map(request: Request, run_id: Id, store: TaxonomyDep) -> RunMap:
     # the run and its clusters exactly as GET /api/clusterings/{id} shows them, without a dict per point
-    return {**store.run_head(run_id), "points_url": str(request.url_for("points_bin", run_id=run_id).path),
-            "points_layout": LAYOUT}
+    return RunMap(**dict(store.run_head(run_id)), points_url=str(request.url_for("points_bin", run_id=run_id).path),
+                  points_layout=LAYOUT)

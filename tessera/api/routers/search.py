@@ -12,9 +12,11 @@ from starlette.responses import Response
 from starlette.types import Message, Receive
 
 from tessera.api.auth import address
-from tessera.api.deps import IndexesDep, Page, SearchStoreDep, get_catalog, get_settings, page, paginated
+from tessera.api.deps import IndexesDep, Page, SearchStoreDep, get_catalog, get_settings, next_url, paginated
+from tessera.api.errors import problems
 from tessera.api.routers.items import LICENCE_CLASS_HELP, SpaceName, protocols
 from tessera.api.schemas import ID_MAX, DbId, item_out
+from tessera.api.schemas.items import SearchAnswer, SearchHit
 from tessera.core.vocab import LicenceClass, SourceKind
 from tessera.indexer.similarity import IndexSet
 from tessera.search.errors import UploadTooLarge
@@ -121,7 +123,7 @@ def filters(
 
 
 def _answer(request: Request, store: SearchStore, result: SearchPage, limit: int, offset: int,
-            query: dict[str, Any], whys: list[str | None] | None = None) -> dict[str, Any]:
+            query: dict[str, Any], whys: list[str | None] | None = None) -> SearchAnswer:
     rows = store_items(request, [h.file_id for h in result.hits])
     quality = store.quality_of([h.file_id for h in result.hits])
     prot = protocols(request, list(rows))
@@ -130,12 +132,11 @@ def _answer(request: Request, store: SearchStore, result: SearchPage, limit: int
         row = rows.get(h.file_id)
         if row is None:
             continue  # withdrawn between ranking and reading
-        items.append({"item": item_out(row, quality=quality.get(h.file_id), protocol=prot).model_dump(mode="json"),
-                      "distance": h.distance, "score": h.score, "why": why, "segment_id": h.segment_id,
-                      "start": h.start, "end": h.end})
-    body = page(request, items, result.total, limit, offset)
-    body["query"] = query
-    return body
+        items.append(SearchHit(item=item_out(row, quality=quality.get(h.file_id), protocol=prot),
+                               distance=h.distance, score=h.score, why=why, segment_id=h.segment_id,
+                               start=h.start, end=h.end))
+    return SearchAnswer(items=items, total=result.total, limit=limit, offset=offset,
+                        next=next_url(request, len(items), result.total, limit, offset), query=query)
 
 
 def store_items(request: Request, ids: list[int]) -> dict[int, Any]:
@@ -144,14 +145,15 @@ def store_items(request: Request, ids: list[int]) -> dict[int, Any]:
 
 
 def _run(request: Request, store: SearchStore, indexes: IndexSet, flt: SearchFilter, q: SearchQuery,
-         space: str, limit: int, offset: int) -> dict[str, Any]:
+         space: str, limit: int, offset: int) -> SearchAnswer:
     idx = indexes.space(space) if q.positives else None
     result = search(store, idx, q, flt, limit, offset)
     whys = explain_page(idx, q, result.hits) if idx is not None else None
     return _answer(request, store, result, limit, offset, {**q.described, "space": space}, whys)
 
 
-@router.get("/search", summary="Search by items or segments (or browse with filters only)")
+@router.get("/search", summary="Search by items or segments (or browse with filters only)",
+            responses=problems(403, 404, 409))
 def search_get(
     request: Request,
     store: SearchStoreDep,
@@ -164,7 +166,7 @@ def search_get(
     not_segment: Ids = [],  # noqa: B006
     space: Annotated[SpaceName, Query()] = "all",
     lam: Annotated[float, Query(ge=0, le=2, alias="lambda", description="weight of 'less like that'")] = DEFAULT_LAMBDA,
-) -> dict[str, Any]:
+) -> SearchAnswer:
     q = build_query(store, item, segment, not_item, not_segment, lam=lam)
     return _run(request, store, indexes, flt, q, space, pg.limit, pg.offset)
 
@@ -180,7 +182,7 @@ async def search_upload(
     not_item: Ids = [],  # noqa: B006
     space: Annotated[SpaceName, Query()] = "all",
     lam: Annotated[float, Query(ge=0, le=2, alias="lambda")] = DEFAULT_LAMBDA,
-) -> dict[str, Any]:
+) -> SearchAnswer:
     limit, offset = pg.limit, pg.offset
     settings = get_settings(request)
     limit_bytes = settings.max_upload_bytes
@@ -194,4 +196,5 @@ async def search_upload(
 
 
 router.add_api_route("/search", search_upload, methods=["POST"], route_class_override=UploadLimitRoute,
+                     response_model=SearchAnswer, responses=problems(400, 403, 404, 409, 413, 415, 503),
                      summary="Search by an uploaded recording (multipart field 'file'), with filters")

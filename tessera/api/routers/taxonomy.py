@@ -28,9 +28,19 @@ from tessera.api.deps import (
     page,
     paginated,
 )
+from tessera.api.errors import problems
 from tessera.api.routers.items import SpaceName
+from tessera.api.schemas import PageOf
+from tessera.api.schemas.taxonomy import (
+    RecordBrief,
+    RecordNeighbour,
+    RecordProfileOut,
+    RunPoints,
+    SimilarRecordsOut,
+)
 from tessera.core.errors import NotFound, PageTooLarge
 from tessera.taxonomy import skos
+from tessera.taxonomy.records import ClusterDetail, FeatureEffect, HistoryEntry, Label, Link, Run, Scheme
 
 router = APIRouter(prefix="/api", tags=["taxonomy"])
 
@@ -78,18 +88,19 @@ class LinkIn(BaseModel):
     kind: Literal["exactMatch", "closeMatch", "related"]
 
 
-@router.get("/clusterings", summary="Clustering runs, newest first")
-def list_runs(request: Request, store: Store, pg: Paged) -> dict[str, Any]:
+@router.get("/clusterings", summary="Clustering runs, newest first", responses=problems(403))
+def list_runs(request: Request, store: Store, pg: Paged) -> PageOf[Run]:
     items, total = store.list_runs(pg.limit, pg.offset)
     return page(request, items, total, pg.limit, pg.offset)
 
 
-@router.get("/clusterings/{run_id}", summary="A run: clusters (explanation, exemplars, labels), map points")
+@router.get("/clusterings/{run_id}", summary="A run: clusters (explanation, exemplars, labels), map points",
+            responses=problems(403, 404))
 def get_run(request: Request, run_id: Id, store: Store,
             points_offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
             points_limit: Annotated[int | None, Query(ge=1, le=10**7, description="map points in this answer; "
                                                       "the anonymous public gets at most anonymous_max_points")]
-            = None) -> dict[str, Any]:
+            = None) -> RunPoints:
     # the map is every item's coordinates: a bulk listing, so the public gets it in pages
     cap = get_settings(request).anonymous_max_points
     limit = points_limit
@@ -98,33 +109,36 @@ def get_run(request: Request, run_id: Id, store: Store,
             raise PageTooLarge(f"more than {cap} map points need an API key", max_limit=cap)
         limit = limit or cap
     run = store.get_run(run_id)
-    points = run.get("points", [])
+    points = run.points
     end = len(points) if limit is None else points_offset + limit
-    run.update(points=points[points_offset:end], points_total=len(points), points_offset=points_offset,
-               points_next=end < len(points))
-    return run
+    return RunPoints(**{**dict(run), "points": points[points_offset:end]}, points_total=len(points),
+                     points_offset=points_offset, points_next=end < len(points))
 
 
-@router.get("/clusters/{cluster_id}", summary="A cluster: explanation, members, labels, lineage")
-def get_cluster(cluster_id: Id, store: Store) -> dict[str, Any]:
+@router.get("/clusters/{cluster_id}", summary="A cluster: explanation, members, labels, lineage",
+            responses=problems(404))
+def get_cluster(cluster_id: Id, store: Store) -> ClusterDetail:
     return store.get_cluster(cluster_id)
 
 
 @router.get("/schemes", summary="Community concept schemes")
 def list_schemes(request: Request, store: Store,
-                 pg: Annotated[Page, paginated(anonymous_cap=False)]) -> dict[str, Any]:
+                 pg: Annotated[Page, paginated(anonymous_cap=False)]) -> PageOf[Scheme]:
     # uncapped for the public: the cluster page reads every scheme at once (limit=200), and schemes are few
     items, total = store.list_schemes(pg.limit, pg.offset)
     return page(request, items, total, pg.limit, pg.offset)
 
 
-@router.post("/schemes", status_code=201, summary="Create a concept scheme (editors)")
-def add_scheme(body: SchemeIn, who: Editor, store: Store) -> dict[str, Any]:
+@router.post("/schemes", status_code=201, summary="Create a concept scheme (editors)",
+             responses=problems(403, 409))
+def add_scheme(body: SchemeIn, who: Editor, store: Store) -> Scheme:
     return store.add_scheme(body.slug, body.name, body.rule, who.name, body.description, body.community,
                             body.stewards)
 
 
-@router.get("/schemes/{slug}/skos", summary="A scheme as SKOS (Turtle or JSON-LD)")
+@router.get("/schemes/{slug}/skos", summary="A scheme as SKOS (Turtle or JSON-LD)", response_class=Response,
+            responses={200: {"content": {t: {"schema": {"type": "string"}} for t in skos.FORMATS.values()},
+                             "description": "the scheme, its concepts and labels"}, **problems(404)})
 def scheme_skos(request: Request, slug: Annotated[str, PathParam(max_length=64)], store: Store,
                 format: Literal["turtle", "json-ld"] = "turtle") -> Response:
     data = store.skos_data(slug)
@@ -133,50 +147,57 @@ def scheme_skos(request: Request, slug: Annotated[str, PathParam(max_length=64)]
     return Response(skos.serialise(data, base, format), media_type=skos.FORMATS[format])
 
 
-@router.post("/labels", status_code=201, summary="Propose a label for a cluster or an item (editors)")
-def propose(body: LabelIn, who: Editor, store: Store) -> dict[str, Any]:
+@router.post("/labels", status_code=201, summary="Propose a label for a cluster or an item (editors)",
+             responses=problems(403, 404))
+def propose(body: LabelIn, who: Editor, store: Store) -> Label:
     return store.propose_label(body.scheme, body.text, body.lang, who.name, identity_id=body.identity_id,
                                cluster_id=body.cluster_id, item_id=body.item_id, description=body.description,
                                cultural_context=body.cultural_context)
 
 
-@router.get("/labels/{label_id}", summary="A label with its net votes")
-def get_label(label_id: Id, store: Store) -> dict[str, Any]:
+@router.get("/labels/{label_id}", summary="A label with its net votes", responses=problems(404))
+def get_label(label_id: Id, store: Store) -> Label:
     return store.get_label(label_id)
 
 
-@router.patch("/labels/{label_id}", summary="Edit a label's text, description or context (kept in history)")
-def edit_label(label_id: Id, body: LabelEdit, who: Editor, store: Store) -> dict[str, Any]:
+@router.patch("/labels/{label_id}", summary="Edit a label's text, description or context (kept in history)",
+              responses=problems(403, 404))
+def edit_label(label_id: Id, body: LabelEdit, who: Editor, store: Store) -> Label:
     # the proposer (until accepted), a steward of the scheme or a moderator: the store checks
     return store.edit_label(label_id, who.name, body.text, body.description, body.cultural_context,
                             privileged=who.at_least("moderator"))
 
 
-@router.delete("/labels/{label_id}", summary="Remove a label (it stays in the record, with its history)")
+@router.delete("/labels/{label_id}", summary="Remove a label (it stays in the record, with its history)",
+               responses=problems(403, 404))
 def remove_label(label_id: Id, who: Editor, store: Store,
-                 reason: Annotated[str | None, Query(max_length=2000)] = None) -> dict[str, Any]:
+                 reason: Annotated[str | None, Query(max_length=2000)] = None) -> Label:
     return store.remove_label(label_id, who.name, reason, privileged=who.at_least("moderator"))
 
 
-@router.post("/labels/{label_id}/votes", summary="Vote +1/-1 (one vote per voter; a new one replaces it)")
-def vote(label_id: Id, body: VoteIn, who: Editor, store: Store) -> dict[str, Any]:
+@router.post("/labels/{label_id}/votes", summary="Vote +1/-1 (one vote per voter; a new one replaces it)",
+             responses=problems(403, 404, 409))
+def vote(label_id: Id, body: VoteIn, who: Editor, store: Store) -> Label:
     return store.vote(label_id, who.name, body.value)
 
 
-@router.post("/labels/{label_id}/accept", summary="Accept by the scheme's rule (a steward, or enough votes)")
-def accept(label_id: Id, request: Request, who: Editor, store: Store) -> dict[str, Any]:
+@router.post("/labels/{label_id}/accept", summary="Accept by the scheme's rule (a steward, or enough votes)",
+             responses=problems(403, 404, 409))
+def accept(label_id: Id, request: Request, who: Editor, store: Store) -> Label:
     # admins may accept regardless of the rule (the history says so); the bootstrap token may not
     return store.accept(label_id, who.name, override=current(request).at_least("admin"))
 
 
-@router.get("/labels/{label_id}/history", summary="Every proposal, vote, acceptance, edit and removal")
-def history(request: Request, label_id: Id, store: Store, pg: Paged) -> dict[str, Any]:
+@router.get("/labels/{label_id}/history", summary="Every proposal, vote, acceptance, edit and removal",
+            responses=problems(403, 404))
+def history(request: Request, label_id: Id, store: Store, pg: Paged) -> PageOf[HistoryEntry]:
     items, total = store.history(label_id, pg.limit, pg.offset)
     return page(request, items, total, pg.limit, pg.offset)
 
 
-@router.post("/labels/{label_id}/links", status_code=201, summary="Link to a label in another scheme")
-def link(label_id: Id, body: LinkIn, who: Editor, store: Store) -> dict[str, Any]:
+@router.post("/labels/{label_id}/links", status_code=201, summary="Link to a label in another scheme",
+             responses=problems(403, 404))
+def link(label_id: Id, body: LinkIn, who: Editor, store: Store) -> Link:
     return store.link(label_id, body.other_label_id, body.kind, who.name)
 
 
@@ -223,33 +244,36 @@ def _profiles(request: Request, space: str) -> Any:
     return cache[key]
 
 
-def _record_brief(r: Any) -> dict[str, Any]:
-    return {"id": r.id, "kind": r.kind, "identifier": r.identifier, "title": r.title, "creator": r.creator,
-            "doi": r.doi, "page_url": r.page_url, "licence": r.licence_spdx}
+def _record_brief(r: Any) -> RecordBrief:
+    return RecordBrief(id=r.id, kind=r.kind, identifier=r.identifier, title=r.title, creator=r.creator,
+                       doi=r.doi, page_url=r.page_url, licence=r.licence_spdx)
 
 
-@router.get("/records/{record_id}/profile", summary="How a source record (dataset, archive item) sounds")
+@router.get("/records/{record_id}/profile", summary="How a source record (dataset, archive item) sounds",
+            responses=problems(404))
 def record_profile(request: Request, record_id: Id, catalog: CatalogDep,
-                   space: Annotated[SpaceName, Query()] = "all") -> dict[str, Any]:
+                   space: Annotated[SpaceName, Query()] = "all") -> RecordProfileOut:
     rec = catalog.get_record(record_id)
     prof = _profiles(request, space)
     if record_id not in prof:
         raise NotFound(f"record {record_id} has no indexed, visible items", id=record_id)
     p = prof.profile(record_id)
-    return {"record": _record_brief(rec), "space": space, "files": p.files, "total_duration": p.total_duration,
-            "summary": p.summary, "features": [f.__dict__ for f in p.features], "exemplars": p.exemplars}
+    return RecordProfileOut(record=_record_brief(rec), space=space, files=p.files, total_duration=p.total_duration,
+                            summary=p.summary, features=[FeatureEffect.model_validate(f.__dict__) for f in p.features],
+                            exemplars=p.exemplars)
 
 
-@router.get("/records/{record_id}/similar", summary="Source records that sound like this one")
+@router.get("/records/{record_id}/similar", summary="Source records that sound like this one",
+            responses=problems(404))
 def similar_records(request: Request, record_id: Id, catalog: CatalogDep,
                     space: Annotated[SpaceName, Query()] = "all",
-                    k: Annotated[int, Query(ge=1, le=100)] = 10) -> dict[str, Any]:
+                    k: Annotated[int, Query(ge=1, le=100)] = 10) -> SimilarRecordsOut:
     rec = catalog.get_record(record_id)
     prof = _profiles(request, space)
     if record_id not in prof:
         raise NotFound(f"record {record_id} has no indexed, visible items", id=record_id)
     hits = prof.similar(record_id, k)
     recs = catalog.get_records([h.record_id for h in hits])
-    return {"record": _record_brief(rec), "space": space,
-            "neighbours": [{"record": _record_brief(recs[h.record_id]), "distance": h.distance, "files": h.files}
-                           for h in hits if h.record_id in recs]}
+    return SimilarRecordsOut(record=_record_brief(rec), space=space, neighbours=[
+        RecordNeighbour(record=_record_brief(recs[h.record_id]), distance=h.distance, files=h.files)
+        for h in hits if h.record_id in recs])

@@ -50,8 +50,11 @@ async function parseError(r) {
   } catch {
     /* not JSON */
   }
-  const e = body && body.error;
-  if (e) return new ApiError(r.status, e.code, e.message, e.details || {});
+  // RFC 9457 problem details: {type, title, status, detail, code, ...extensions}
+  if (body && typeof body.type === "string" && typeof body.detail === "string") {
+    const { type, title, status, detail, instance, code, ...details } = body;
+    return new ApiError(r.status, code || type.split("/").pop(), detail, details);
+  }
   return new ApiError(r.status, "http_" + r.status, t("error.http", { status: r.status }));
 }
 
