@@ -57,7 +57,7 @@ def sniff_format(head: bytes) -> str:
 
 
 def upload_vector(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_seconds: float = MAX_UPLOAD_SECONDS,
-                  sandbox: DecodeSandbox | None = None, client: str = "local") -> np.ndarray:
+                  sandbox: DecodeSandbox | None = None, client: str | None = "local") -> np.ndarray:
     """Decode an uploaded recording (in the sandbox when given) and return its canonical feature vector."""
     if len(data) > max_bytes:
         raise UploadTooLarge(f"the upload is {len(data)} bytes; the limit is {max_bytes}", limit=max_bytes)

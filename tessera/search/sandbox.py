@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,7 +91,8 @@ class DecodeSandbox:
 
     # ---- admission
     @contextmanager
-    def _admitted(self, client: str) -> Iterator[None]:
+    def admitted(self, client: str) -> Iterator[None]:
+        """Hold one of ``client``'s upload places (TooManyUploads when it has none left)."""
         with self._lock:
             if self._closed:
                 raise SearchBusy("the server is shutting down; try again shortly", retry_after=5)
@@ -146,10 +147,13 @@ class DecodeSandbox:
             proc.kill()  # a hung decoder never returns: only killing its process frees the slot
         pool.shutdown(wait=False, cancel_futures=True)
 
-    def vector(self, path: str, max_seconds: float, client: str = "local") -> np.ndarray:
+    def vector(self, path: str, max_seconds: float, client: str | None = "local") -> np.ndarray:
         """The feature vector of an uploaded file; Undecodable (or the decoder's own error) when it cannot;
-        TooManyUploads / SearchBusy when this client or the server has no room for it now."""
-        with self._admitted(client):
+        TooManyUploads / SearchBusy when this client or the server has no room for it now.
+
+        ``client`` None: the caller already holds an admission (the API takes it before reading the body).
+        """
+        with self.admitted(client) if client is not None else nullcontext():
             slot = self._take_slot()
             try:
                 return self._run(slot, path, max_seconds)

@@ -87,7 +87,7 @@ def _small_gate(**kw: float) -> DecodeSandbox:
 def test_one_client_may_have_only_a_few_uploads_in_flight() -> None:
     sb = _small_gate(per_client=2)
     try:
-        with sb._admitted("203.0.113.9"), sb._admitted("203.0.113.9"):
+        with sb.admitted("203.0.113.9"), sb.admitted("203.0.113.9"):
             with pytest.raises(TooManyUploads) as err:
                 sb.vector(str(SAMPLES / "bd_haus.flac"), 60, client="203.0.113.9")
             assert err.value.details["retry_after"] > 0

@@ -22,7 +22,7 @@ def _upload(client: TestClient, audio: Path) -> object:
 def test_one_address_with_uploads_in_flight_gets_429_with_retry_after(indexed: Indexed) -> None:
     client, _ids, audio = indexed
     sandbox: DecodeSandbox = client.app.state.sandbox  # type: ignore[attr-defined]
-    held = [sandbox._admitted("testclient") for _ in range(sandbox.limits.per_client)]
+    held = [sandbox.admitted("testclient") for _ in range(sandbox.limits.per_client)]
     for h in held:
         h.__enter__()
     try:

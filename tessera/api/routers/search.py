@@ -29,6 +29,7 @@ from tessera.search.query import (
     upload_vector,
 )
 from tessera.search.query import Query as SearchQuery
+from tessera.search.sandbox import DecodeSandbox
 from tessera.search.store import SearchFilter, SearchStore
 
 router = APIRouter(prefix="/api", tags=["search"])
@@ -81,8 +82,12 @@ class UploadLimitRoute(APIRoute):
             if declared.isdigit() and int(declared) > body_limit:
                 raise _too_large(limit, int(declared))
             capped = Request(request.scope, _capped(request.receive, limit, body_limit), request._send)
+            # a client's place in the upload gate is taken before its body is read: a flood from one
+            # address is refused without the server parsing megabytes of multipart for it
+            sandbox: DecodeSandbox = request.app.state.sandbox
             try:
-                return await handler(capped)
+                with sandbox.admitted(address(request)):
+                    return await handler(capped)
             except HTTPException as exc:
                 # FastAPI turns any failure while parsing the body into a 400; ours is a 413
                 if isinstance(exc.__cause__, UploadTooLarge):
@@ -189,8 +194,9 @@ async def search_upload(
     data = await file.read(limit_bytes + 1)  # never hold more than the limit in memory
     from starlette.concurrency import run_in_threadpool
 
+    # the route (UploadLimitRoute) holds this client's admission already
     vec = await run_in_threadpool(upload_vector, data, limit_bytes, settings.max_upload_seconds,
-                                  request.app.state.sandbox, address(request))
+                                  request.app.state.sandbox, None)
     q = await run_in_threadpool(build_query, store, item, None, not_item, None, [vec], lam)
     return await run_in_threadpool(_run, request, store, indexes, flt, q, space, limit, offset)
 
