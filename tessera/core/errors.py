@@ -68,6 +68,13 @@ class InvalidRequest(InvalidInput):
     code = "invalid_request"
 
 
+class Misconfigured(TesseraError):
+    """A setting names something this installation cannot use (a missing driver or extra)."""
+
+    code = "misconfigured"
+    status = 503
+
+
 class RateLimited(TesseraError):
     code = "rate_limited"
     status = 429
