@@ -237,3 +237,32 @@ def test_workers_fetch_from_the_servers_own_audio_url(
         srv.should_exit = True
         th.join(10)
     assert (report.indexed, report.failed) == (2, 0), report.failures
+
+
+def test_the_index_command_names_the_setting_and_leaves_files_pending(sonic_pi: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "music"
+    folder.mkdir()
+    shutil.copy(sonic_pi / "bd_haus.flac", folder / "bd_haus.flac")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "TESSERA_DATA_DIR": str(tmp_path / "data"), "OMP_NUM_THREADS": "1",
+           "TESSERA_DASK_SCHEDULER": f"tcp://127.0.0.1:{port}", "TESSERA_DASK_CONNECT_TIMEOUT": "1"}
+    env.pop("TESSERA_DATABASE_URL", None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "tessera.cli", *args], env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    assert cli("add", str(folder), "--licence", "CC0-1.0", "--creator", CREATOR).returncode == 0
+    r = cli("index", "--json")
+    assert r.returncode != 0
+    said = " ".join(r.stderr.split())  # rich wraps long lines
+    assert "cannot reach the Dask scheduler" in said and "TESSERA_DASK_SCHEDULER" in said
+    assert "nothing was changed" in said
+    status = cli("status", "--json")
+    assert '"pending": 1' in status.stdout and '"indexed"' not in status.stdout
