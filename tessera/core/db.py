@@ -34,7 +34,7 @@ def make_engine(url: str) -> Engine:
     try:
         return create_engine(url, pool_pre_ping=True)
     except ModuleNotFoundError as exc:  # the driver is an install extra, not part of the one-machine install
-        extra = " (pip install 'tessera[postgres]')" if url.startswith("postgres") else ""
+        extra = " (pip install 'tessera[postgres]')" if exc.name == "psycopg" else ""
         raise Misconfigured(f"TESSERA_DATABASE_URL needs the database driver {exc.name!r}, which is not "
                            f"installed{extra}") from None
 
