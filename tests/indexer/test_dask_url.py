@@ -266,3 +266,31 @@ def test_the_index_command_names_the_setting_and_leaves_files_pending(sonic_pi: 
     assert "nothing was changed" in said
     status = cli("status", "--json")
     assert '"pending": 1' in status.stdout and '"indexed"' not in status.stdout
+
+
+def test_which_url_a_worker_gets() -> None:
+    from tessera.indexer.distributed import locate
+    from tessera.indexer.store import IndexTask
+
+    zen = IndexTask(7, "/srv/data/cache/zenodo/1/take.flac", "m" * 32, 10, 2.0,
+                    "https://zenodo.org/api/records/1/files/take.flac/content", "take.flac", "zenodo")
+    member = IndexTask(8, "/srv/data/cache/zenodo/1/set_zip.d/a b.wav", "n" * 32, 10, None,
+                       "https://zenodo.org/api/records/1/files/set.zip/content", "set.zip/a b.wav", "zenodo")
+    folder = IndexTask(9, "/home/ana/music/x.flac", "o" * 32, 10, None, None, "x.flac", "folder")
+    server = "https://tessera.example.org/api/items/{id}/audio"
+
+    # a crawled file: its own download URL when nothing else is configured, and no key is sent there
+    t = locate(zen, RemoteAccess(audio_key="secret"))
+    assert t is not None and (t.url, t.bearer, t.suffix) == (zen.url, None, ".flac")
+    # an archive member's URL is the whole archive's; a folder has no source URL to fetch
+    assert locate(member, RemoteAccess()) is None and locate(folder, RemoteAccess()) is None
+    # the server's own copy comes before the source, with the key
+    t = locate(member, RemoteAccess(audio_url=server, audio_key="secret"))
+    assert t is not None and (t.url, t.bearer, t.suffix) == (server.format(id=8), "secret", ".wav")
+    # a mapped folder comes first; the longest root wins and http paths are quoted
+    access = RemoteAccess(audio_url=server, path_map={"/srv/data": "s3://bucket/data",
+                                                      "/srv/data/cache/zenodo": "https://files.example.org/z/"})
+    t = locate(member, access)
+    assert t is not None and (t.url, t.bearer) == ("https://files.example.org/z/1/set_zip.d/a%20b.wav", None)
+    t = locate(folder, RemoteAccess(path_map={"/home/ana/music": "file:///mnt/ana"}))
+    assert t is not None and t.url == "file:///mnt/ana/x.flac"
