@@ -211,6 +211,11 @@ def fetch_and_process(task: RemoteTask, params: IndexParams) -> Result:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def worker_extractor_version() -> str:
+    """Runs on every worker before any task: proves Tessera imports there, and says which extractor."""
+    return EXTRACTOR_VERSION
+
+
 class DaskRun:
     """A connection to a Dask scheduler that has workers, made before anything changes in the catalogue."""
 
@@ -240,8 +245,23 @@ class DaskRun:
             client.close()
             raise SchedulerUnreachable(
                 f"the Dask scheduler at {scheduler!r} has no workers after {access.workers_timeout:.0f} s; start "
-                f"dask-worker {scheduler} on the machines that analyse audio, or fix {SCHEDULER_SETTING}; nothing "
+                f"dask worker {scheduler} on the machines that analyse audio, or fix {SCHEDULER_SETTING}; nothing "
                 "was changed", scheduler=str(scheduler)) from None
+        try:
+            # workers without Tessera, or with another feature extractor, would fail or spoil every file
+            versions = client.run(worker_extractor_version)
+        except Exception as exc:
+            client.close()
+            raise SchedulerUnreachable(
+                f"the workers of {scheduler!r} cannot run Tessera's analysis ({type(exc).__name__}: {exc}): install "
+                "the same Tessera version on them (pip install 'tessera[dask]'); nothing was changed",
+                scheduler=str(scheduler)) from None
+        if other := sorted({v for v in versions.values() if v != EXTRACTOR_VERSION}):
+            client.close()
+            raise SchedulerUnreachable(
+                f"workers of {scheduler!r} run feature extractor {', '.join(other)}, this catalogue "
+                f"{EXTRACTOR_VERSION}: install the same Tessera version on them; nothing was changed",
+                scheduler=str(scheduler))
         return cls(client, True, access)
 
     def close(self) -> None:
