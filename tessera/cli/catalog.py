@@ -50,13 +50,16 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def index(
         workers: Annotated[int, typer.Option(help="Worker processes; 0 = one per core.")] = -1,
-        scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
+        scheduler: Annotated[str | None, typer.Option(
+            help="Dask scheduler address, e.g. tcp://host:8786 (default: TESSERA_DASK_SCHEDULER); its workers "
+                 "fetch each file by URL (docs/DEPLOY.md).")] = None,
         retry_failed: Annotated[bool, typer.Option(help="Try files that failed before again.")] = False,
         rebuild: Annotated[bool, typer.Option(help="Rebuild every similarity index instead of adding to it.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
         """Compute features for every file not yet indexed and add them to the similarity indexes (a full
         rebuild only when the metric, the index kind or the statistics must change)."""
+        from tessera.indexer.distributed import RemoteAccess
         from tessera.indexer.fingerprint import DuplicateParams
         from tessera.indexer.run import IndexParams, run_index
 
@@ -67,12 +70,16 @@ def register(app: typer.Typer) -> None:
                              settings.max_file_bytes, max_memory_bytes=settings.max_memory_bytes,
                              max_cpu_seconds_per_file=settings.max_cpu_seconds_per_file,
                              duplicates=DuplicateParams(max_bit_error_rate=settings.duplicate_max_bit_error_rate))
+        remote = RemoteAccess(path_map=settings.dask_path_map, audio_url=settings.worker_audio_url,
+                              audio_key=settings.dask_audio_key, connect_timeout=settings.dask_connect_timeout,
+                              workers_timeout=settings.dask_connect_timeout)
         try:
             with progress() as prog:
                 task = prog.add_task("indexing", total=None)
                 rep = run_index(
                     svc.index_store, settings.index_dir, params, workers=settings.workers if workers < 0 else workers,
-                    scheduler=scheduler, retry_failed=retry_failed, rebuild=rebuild,
+                    scheduler=scheduler or settings.dask_scheduler, retry_failed=retry_failed, rebuild=rebuild,
+                    remote=remote,
                     on_start=lambda n: prog.update(task, total=n),
                     on_result=lambda _i, _e: prog.advance(task),
                 )

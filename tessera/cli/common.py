@@ -23,7 +23,10 @@ def services() -> Services:
     """The composition root for this process: settings read once, the catalogue migrated, and lapsed
     consent swept (with any purge still owed) before the command does anything else."""
     if not _SERVICES:
-        svc = build(Settings())
+        try:
+            svc = build(Settings())
+        except TesseraError as exc:  # a setting this installation cannot use: say which, no traceback
+            fail(exc)
         svc.sweep()
         _SERVICES.append(svc)
     return _SERVICES[0]

@@ -12,6 +12,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from tessera.core.errors import Misconfigured
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -29,7 +31,12 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:  # the driver is an install extra, not part of the one-machine install
+        extra = " (pip install 'tessera[postgres]')" if exc.name == "psycopg" else ""
+        raise Misconfigured(f"TESSERA_DATABASE_URL needs the database driver {exc.name!r}, which is not "
+                           f"installed{extra}") from None
 
 
 def alembic_config(url: str) -> Config:

@@ -100,6 +100,13 @@ class OutOfRange(InvalidInput):
     code = "out_of_range"
 
 
+class Misconfigured(TesseraError):
+    """A setting names something this installation cannot use (a missing driver or extra)."""
+
+    code = "misconfigured"
+    status = 503
+
+
 class RateLimited(TesseraError):
     """Too many requests; ``Retry-After`` says when to come back."""
 

@@ -36,6 +36,23 @@ class Settings(BaseSettings):
                                             "indexer worker before the worker is ended; 0 = no limit.")
     duplicate_max_bit_error_rate: float = Field(default=0.2, description="Chromaprint bit error rate at or "
                                                 "below which two files are the same recording.")
+    # Indexing on a Dask cluster (pip install 'tessera[dask]'); workers fetch each file by URL
+    dask_scheduler: str | None = Field(
+        default=None, description="Dask scheduler address (tcp://host:8786) that `tessera index` sends its work "
+        "to; unset: index on this machine. `tessera index --scheduler` overrides it.")
+    dask_path_map: dict[str, str] = Field(
+        default_factory=dict, description="Local folders and the URL prefix under which Dask workers read the same "
+        "files, as JSON: {\"/srv/audio\": \"file:///mnt/audio\"} for a shared mount, s3://bucket/audio through "
+        "fsspec, or an http(s) prefix; tried first.")
+    dask_audio_url: str | None = Field(
+        default=None, description="URL with {id} that Dask workers fetch a held file from; unset: "
+        "{public_url}/api/items/{id}/audio when public_url is set.")
+    dask_audio_key: str | None = Field(
+        default=None, description="API key Dask workers send to dask_audio_url (an operator's key, for restricted "
+        "items and servers whose audio needs a key); never sent to a source archive.")
+    dask_connect_timeout: float = Field(
+        default=10.0, description="Seconds to reach the Dask scheduler, and then to find a worker, before "
+        "`tessera index` stops with nothing changed.")
     # API
     max_page_size: int = 200
     max_upload_bytes: int = Field(default=50 * 1024**2, description="Largest recording accepted by POST /api/search.")
@@ -98,6 +115,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'catalog.sqlite').resolve()}"
+
+    @property
+    def worker_audio_url(self) -> str | None:
+        """Where Dask workers fetch a held file: dask_audio_url, else this server's audio endpoint."""
+        if self.dask_audio_url:
+            return self.dask_audio_url
+        return f"{self.public_url.rstrip('/')}/api/items/{{id}}/audio" if self.public_url else None
 
     @property
     def index_dir(self) -> Path:

@@ -9,6 +9,9 @@ from typing import Literal
 SOURCE_KINDS = ("folder", "zenodo", "internet_archive")
 SourceKind = Literal["folder", "zenodo", "internet_archive"]
 
+# archives the crawlers unpack: a file named ``x.zip/member.wav`` came out of one, and its source URL is the archive's
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
 # formats (as the registration probe names them) that keep every sample: preferred as canonical copy
 LOSSLESS_FORMATS = frozenset({"wav", "flac", "aiff", "aif", "w64", "wavex", "rf64", "caf"})
 

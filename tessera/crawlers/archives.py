@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from tessera.core.vocab import ARCHIVE_SUFFIXES
 from tessera.crawlers.errors import BadArchive, CrawlError, TooLarge, UnsafeArchive
 
 AUDIO_EXTENSIONS = frozenset({"wav", "flac", "mp3", "ogg", "opus", "aiff", "aif", "m4a"})
-ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 # what reading a damaged member can raise (CRC errors, truncated streams, encryption, odd methods)
 _UNREADABLE = (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError, RuntimeError,
                NotImplementedError)

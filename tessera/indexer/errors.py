@@ -21,3 +21,17 @@ class FeatureError(IndexerError):
 class IndexNotBuilt(IndexerError):
     code = "index_not_built"
     status = 409
+
+
+class SchedulerUnreachable(IndexerError):
+    """The Dask scheduler cannot be reached, or has no workers: nothing was changed in the catalogue."""
+
+    code = "scheduler_unreachable"
+    status = 503
+
+
+class NoWorkerURL(IndexerError):
+    """A file a Dask worker on another machine could not fetch: no URL is configured that reaches it."""
+
+    code = "no_worker_url"
+    status = 422

@@ -109,6 +109,7 @@ def aggregate(fd: FrameData, lo: int, hi: int, loud: tuple[KHops, int, int | Non
               mono: np.ndarray) -> dict[str, Any]:
     """Named features over frames [lo, hi), the matching loudness hops and 44.1 kHz mono samples."""
     a = algorithms()
+    a.reset()  # a segment's features must not depend on the segment or file analysed before it
     sl = slice(lo, hi)
     active = fd.rms_db[sl] >= SILENCE_DB
     if not active.any():

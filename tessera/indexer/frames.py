@@ -7,6 +7,7 @@ these arrays, so segmenting a long recording costs almost nothing extra.
 
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,6 +109,15 @@ class _Algorithms:
         self.chroma = es.Chromaprinter(sampleRate=TARGET_SR, maxLength=CHROMA_SECONDS)
 
 
+    def reset(self) -> None:
+        """Forget what each algorithm kept from its last input: Onsets keeps state, and a file's onset rate
+        and beat strength came out twice as high when one particular file had been analysed before it in
+        the same process (a Dask worker and the local pool see files in different orders)."""
+        for alg in vars(self).values():
+            if not isinstance(alg, types.ModuleType) and callable(reset := getattr(alg, "reset", None)):
+                reset()
+
+
 _ALGS: _Algorithms | None = None
 
 
@@ -146,6 +156,7 @@ def frame_data(mono: np.ndarray, block_frames: int = BLOCK_FRAMES) -> FrameData:
     if block_frames % (PEAKS_EVERY * CONTRAST_EVERY) or block_frames % PITCH_EVERY:
         raise ValueError("block_frames must be a multiple of the subsampling steps")
     a = algorithms()
+    a.reset()
     x = np.ascontiguousarray(mono, dtype=np.float32)
     n = n_frames(x.shape[0])
     rms_db = np.zeros(n, np.float64)

@@ -1,8 +1,10 @@
 """An indexing run: features for every file not yet indexed, then the similarity indexes.
 
-Work is spread over a process pool (or a Dask cluster with the same task
-function). Each result is written to the catalogue as it arrives, so a run
-that is killed keeps what it finished and the next run picks up the rest.
+Work is spread over a process pool, or over a Dask cluster whose workers
+fetch each file by URL and run the same task function
+(tessera.indexer.distributed). Each result is written to the catalogue as
+it arrives, so a run that is killed keeps what it finished and the next
+run picks up the rest.
 A worker that dies (a crash in a decoder, the kernel's OOM killer, the CPU
 limit per file) costs only the file it was analysing: that file is recorded
 as failed and the pool is rebuilt.
@@ -19,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessera.indexer.decode import TARGET_SR, decode, header_info
 from tessera.indexer.dictionary import EXTRACTOR_VERSION
@@ -27,6 +29,9 @@ from tessera.indexer.errors import IndexerError
 from tessera.indexer.fingerprint import DuplicateParams, find_duplicates
 from tessera.indexer.increment import IncrementParams, update_indexes
 from tessera.indexer.store import FeaturesOut, IndexStore, IndexTask
+
+if TYPE_CHECKING:
+    from tessera.indexer.distributed import RemoteAccess
 
 log = logging.getLogger(__name__)
 
@@ -253,24 +258,6 @@ def _run_pool(tasks: list[IndexTask], params: IndexParams, workers: int) -> Iter
             yield from _run_isolated(sorted(suspects, key=lambda t: t.file_id), params)
 
 
-def _run_dask(tasks: list[IndexTask], params: IndexParams, scheduler: Any) -> Iterator[Result]:
-    from distributed import Client, as_completed
-
-    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
-    try:
-        futures = {client.submit(process_one, t, params, pure=False): t for t in tasks}
-        for fut in as_completed(futures):
-            try:
-                yield fut.result()
-            except Exception as exc:  # KilledWorker: the file took down a worker each time it was tried
-                t = futures[fut]
-                log.warning("dask task for file %d failed: %s", t.file_id, exc)
-                yield t.file_id, None, f"{WORKER_DIED} [{type(exc).__name__}]"
-    finally:
-        if not isinstance(scheduler, Client):
-            client.close()
-
-
 def link_duplicates(catalog: IndexStore, file_id: int, out: FeaturesOut, params: DuplicateParams) -> bool:
     """Link this file with every indexed copy of the same recording, whichever was indexed first."""
     if not out.fingerprint:
@@ -290,18 +277,26 @@ def run_index(
     rebuild: bool = False,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[int, str | None], None] | None = None,
+    remote: RemoteAccess | None = None,
 ) -> RunReport:
     """Index what is new or changed, then bring the similarity indexes in step: the new vectors are added
     to the live indexes, or everything is rebuilt when it must be (``rebuild`` asks for it).
 
-    Lapsed consents are the consent service's to purge: callers sweep before they call this.
+    With a ``scheduler`` (an address or a distributed.Client) the files are analysed on its workers,
+    fetched through ``remote``; an unreachable scheduler or an unreachable file raises before anything
+    changes. Lapsed consents are the consent service's to purge: callers sweep before they call this.
     """
+    cluster = None
+    if scheduler is not None:
+        from tessera.indexer.distributed import DaskRun, RemoteAccess
+
+        cluster = DaskRun.connect(scheduler, remote or RemoteAccess())
     tasks = catalog.files_to_index(EXTRACTOR_VERSION, retry_failed=retry_failed)
     report = RunReport(total=len(tasks))
     if on_start:
         on_start(len(tasks))
     workers = workers or os.cpu_count() or 1
-    results = _run_dask(tasks, params, scheduler) if scheduler is not None else _run_pool(
+    results = cluster.run(tasks, params) if cluster is not None else _run_pool(
         tasks, params, min(workers, max(1, len(tasks))))
     for file_id, out, err in results:
         if out is not None:

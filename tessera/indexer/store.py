@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import and_, delete, func, or_, select, update
 
-from tessera.catalog.models import AudioFile, FileFeatures, Segment
+from tessera.catalog.models import AudioFile, FileFeatures, Segment, SourceRecord
 from tessera.catalog.visibility import consented_clause, now_utc
 from tessera.core.db import Database
 from tessera.core.vocab import LOSSLESS_FORMATS
@@ -29,6 +29,11 @@ class IndexTask:
     md5: str
     size: int
     duration: float | None = None  # what the header claimed at registration (truncation, memory budget)
+    # where the file lives at its source, its name in its record and the record's kind: what a Dask worker
+    # on another machine may fetch instead of ``path`` (tessera.indexer.distributed)
+    url: str | None = None
+    filename: str = ""
+    kind: str = ""
 
 
 @dataclass
@@ -78,11 +83,14 @@ class IndexStore:
             else:
                 cond = or_(cond, AudioFile.status == "failed")
             rows = s.execute(
-                select(AudioFile.id, AudioFile.path, AudioFile.md5, AudioFile.size, AudioFile.duration)
+                select(AudioFile.id, AudioFile.path, AudioFile.md5, AudioFile.size, AudioFile.duration,
+                       AudioFile.url, AudioFile.filename, SourceRecord.kind)
+                .join(SourceRecord, SourceRecord.id == AudioFile.record_id)
                 .where(cond, consented_clause(), AudioFile.path.is_not(None))
                 .order_by(AudioFile.id)
             ).all()
-            return [IndexTask(r.id, r.path or "", r.md5, r.size, r.duration) for r in rows]
+            return [IndexTask(r.id, r.path or "", r.md5, r.size, r.duration, r.url, r.filename, r.kind)
+                    for r in rows]
 
     def save_features(self, file_id: int, out: FeaturesOut) -> None:
         with self.db.session() as s:
