@@ -16,7 +16,8 @@ from tessera.core.vocab import QUALITY_FLAGS
 
 # 2: the last segment covers the short tail; 3: pitch-independent timbre (envelope shape, attack MFCCs,
 # harmonic descriptors); 4: onset and beat descriptors no longer depend on the file analysed before in
-# the same process (essentia's Onsets kept state between files). Files indexed under an older version are re-analysed by the next `tessera index`;
+# the same process (essentia's Onsets kept state between files). Files indexed under an older version are
+# re-analysed by the next `tessera index`;
 # the faiss indexes are rebuilt from the vectors of this version only.
 EXTRACTOR_VERSION = "tessera-frames-4"
 

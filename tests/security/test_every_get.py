@@ -194,6 +194,9 @@ LISTS: dict[str, Callable[[World], list[str]]] = {
     "/api/protocol-labels": lambda w: ["/api/protocol-labels",
                                        f"/api/protocol-labels?target_kind=record&target_id={w.record['restricted']}"],
     "/health": lambda w: ["/health"],
+    "/problems": lambda w: ["/problems"],
+    "/problems/{code}": lambda w: ["/problems/not_found"],
+    "/source": lambda w: [],  # a redirect to the source code: nothing of the catalogue
 }
 VIEWERS = {"anonymous": None, "outsider editor": "ben"}
 
