@@ -4,7 +4,7 @@ map points, datasets built from a query, ``tessera search``, the web app) reads 
 ``Filters`` is also what ``SearchStore`` reads, so a name cannot mean one thing on one surface and another
 elsewhere. It forbids unknown names and says which are accepted; ``QueryFilters`` is the same grammar for
 query strings, where the route's other parameters (``limit``, ``item`` …) sit beside the filters and the
-route itself refuses names it does not declare.
+route itself refuses names it does not declare; ``JsonFilters`` takes JSON's own types only.
 """
 
 from __future__ import annotations
@@ -97,6 +97,12 @@ class QueryFilters(Filters):
     """The grammar read from a query string (unknown names are refused by the route, see ``api.filters``)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class JsonFilters(Filters):
+    """The grammar in a JSON body: numbers must be JSON numbers (not ``"3"`` or ``false``), as its schema says."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 FILTER_NAMES: tuple[str, ...] = tuple(Filters.model_fields)

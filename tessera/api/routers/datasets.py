@@ -23,7 +23,7 @@ from tessera.datasets.licence_summary import summarise
 from tessera.datasets.models import Dataset, DatasetVersion
 from tessera.datasets.store import MemberIn
 from tessera.indexer.similarity import IndexSet
-from tessera.search.filters import Filters
+from tessera.search.filters import JsonFilters
 from tessera.search.query import build_query, search
 from tessera.search.store import SearchStore
 
@@ -46,7 +46,7 @@ class FromQuery(BaseModel):
     segments: list[DbId] = Field(default_factory=list, max_length=20)
     not_items: list[DbId] = Field(default_factory=list, max_length=20)
     space: str = "all"
-    filters: Filters = Field(default_factory=Filters, description="the filter grammar of GET /api/search")
+    filters: JsonFilters = Field(default_factory=JsonFilters, description="the filter grammar of GET /api/search")
     limit: int = Field(default=50, ge=1, le=1000)
 
 
