@@ -16,14 +16,14 @@ from sqlalchemy import text
 
 from tessera import __version__
 from tessera.api import auth, errors, hardening
-from tessera.api.deps import CatalogDep
+from tessera.api.deps import CatalogDep, ViewerDep
 from tessera.api.routers import consent as consent_router
 from tessera.api.routers import datasets, items, moderation, rejected, search, taxonomy
 from tessera.api.routers import map as map_router
 from tessera.api.schemas import Health
 from tessera.compose import Services
 from tessera.consent.service import Withdrawal
-from tessera.search.sandbox import DecodeSandbox
+from tessera.search.sandbox import DecodeSandbox, GateLimits
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "frontend" / "static"
@@ -54,7 +54,10 @@ def create_app(services: Services) -> FastAPI:
     # a single query is faster on one OpenMP thread, and requests run concurrently anyway
     faiss.omp_set_num_threads(1)
     settings = services.settings
-    sandbox = DecodeSandbox()  # uploads are decoded in limited worker processes
+    # uploads are decoded in limited worker processes behind a per-address and queue-length gate
+    sandbox = DecodeSandbox(limits=GateLimits(workers=settings.upload_workers, queue_wait=settings.upload_queue_wait,
+                                              max_waiting=settings.upload_max_waiting,
+                                              per_client=settings.uploads_per_address))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,7 +88,7 @@ def create_app(services: Services) -> FastAPI:
         app.include_router(router, responses=errors.ERROR_RESPONSES)
 
     @app.get("/health", response_model=Health, tags=["meta"], responses=errors.ERROR_RESPONSES)
-    def health(catalog: CatalogDep) -> Health:
+    def health(catalog: CatalogDep, viewer: ViewerDep) -> Health:
         try:
             with services.db.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -96,8 +99,10 @@ def create_app(services: Services) -> FastAPI:
         counts = catalog.stats() if db_state == "ok" else {}
         idx = services.indexes
         idx.refresh()
+        # an index holds protocol-restricted rows too: its row counts are for those who see everything
         index = {"build": idx.manifest.get("build"),
-                 "spaces": {k: v.get("count") for k, v in idx.manifest.get("spaces", {}).items()}}
+                 "spaces": {k: v.get("count") if viewer.sees_all else None
+                            for k, v in idx.manifest.get("spaces", {}).items()}}
         return Health(status="ok" if db_state == "ok" else "degraded", version=__version__, database=db_state,
                       items=counts, index=index, source=settings.source_url)
 

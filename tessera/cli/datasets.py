@@ -157,25 +157,43 @@ def export_cmd(
     with_audio: Annotated[bool, typer.Option("--with-audio", help="Bundle audio where each licence allows.")] = False,
     run: Annotated[int | None, typer.Option("--run", help="Clustering run of the cluster column (default: the "
                                             "run of the source cluster, else the newest).")] = None,
+    public_url: Annotated[str | None, typer.Option(
+        "--public-url", help="This server's public base URL for the export's links (default: TESSERA_PUBLIC_URL); "
+        "local files are linked to its /api/items/<id>/audio.")] = None,
+    file_urls: Annotated[bool, typer.Option(
+        "--file-urls", help="For this machine only: link local files as file:// URLs with their paths.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Export a dataset version: manifest, attribution, datasheet, Croissant, AudioFolder, fetch script."""
+    """Export a dataset version: manifest, attribution, datasheet, Croissant, AudioFolder, fetch script.
+
+    Crawled files keep their source's download URL. Local files (added folders, archive members) are
+    linked to this server's audio under its public URL; without one they have no download URL (the
+    export says so) unless --file-urls links them for this machine.
+    """
     from tessera.datasets.export import export
+    from tessera.datasets.export_links import Links
 
     try:
+        svc = services()
+        links = Links(public_url if public_url is not None else svc.settings.public_url, file_urls)
         st = _store()
-        rep = export(st.export_bundle(_ref(st, dataset), version, run), out_path, with_audio=with_audio)
+        rep = export(st.export_bundle(_ref(st, dataset), version, run), out_path, with_audio=with_audio, links=links)
     except TesseraError as exc:
         _fail(exc)
         return
     res = {"path": str(rep.path), "members": rep.members, "withdrawn": rep.withdrawn, "bundled": rep.bundled,
+           "left_out": rep.left_out, "unlinked": rep.unlinked, "public_url": links.public_url,
            "not_bundled": [{"id": i, "reason": r} for i, r in rep.not_bundled],
            "licence": rep.licence.summary if rep.licence else None}
     warnings = rep.licence.warnings if rep.licence else []
+    if rep.unlinked:
+        warnings = [*warnings, f"{rep.unlinked} local file(s) have no download URL: no public URL is set "
+                    "(TESSERA_PUBLIC_URL or --public-url); --file-urls links them for this machine only"]
     if as_json:
         out.print_json(json.dumps({**res, "warnings": warnings}))
         return
-    out.print(f"exported {rep.members} members to {rep.path} ({rep.withdrawn} withdrawn, {rep.bundled} bundled)")
+    gone = ", ".join(f"{n} {k}" for k, n in sorted(rep.left_out.items())) or "none left out"
+    out.print(f"exported {rep.members} members to {rep.path} ({gone}; {rep.bundled} bundled)")
     out.print(f"licences: {res['licence']}")
     for w in warnings:
         out.print(f"  [yellow]warning[/yellow] {w}")

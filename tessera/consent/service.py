@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tessera.consent.models import ConsentEvent, OptOut
-from tessera.consent.store import ConsentStore
+from tessera.consent.store import SCRUBBED_AFTER, ConsentStore
 from tessera.core.db import Database
 from tessera.core.locks import exclusive
 
@@ -69,13 +69,26 @@ class CachePurger:
         return deleted
 
 
+class MetadataPurger:
+    """Last step: a withdrawn or lapsed file keeps only what the audit trail and the md5 block need."""
+
+    name = "metadata"
+
+    def __init__(self, store: ConsentStore) -> None:
+        self.store = store
+
+    def purge(self, file_ids: list[int], reason: str) -> int:
+        return self.store.scrub(file_ids) if reason in SCRUBBED_AFTER else 0
+
+
 class ConsentService:
     """Withdraw, take down, expire, restore and opt out: each change followed by its whole purge."""
 
     def __init__(self, db: Database, data_dir: Path, cache_dir: Path, purgers: Sequence[Purger] = (),
                  on_purged: Callable[[], None] | None = None) -> None:
         self.store = ConsentStore(db)
-        self.purgers: list[Purger] = [CachePurger(self.store, cache_dir), *purgers]
+        # the cache step needs the paths the metadata step forgets: it runs first, the metadata step last
+        self.purgers: list[Purger] = [CachePurger(self.store, cache_dir), *purgers, MetadataPurger(self.store)]
         self.lock_path = data_dir / ".purge.lock"
         self.on_purged = on_purged  # e.g. the server reloading its indexes
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from tessera.catalog.models import AudioFile, FileFeatures, Segment
@@ -16,6 +16,12 @@ from tessera.core.audit import audit
 from tessera.core.db import Database
 from tessera.core.errors import InvalidInput, NotFound
 from tessera.core.vocab import OPT_OUT_KINDS
+
+# what a scrubbed row says in place of its title, file name and attribution
+WITHDRAWN_TITLE = "(withdrawn)"
+
+# purges after which a file never comes back by itself (a crawler takedown may be restored: its row is kept)
+SCRUBBED_AFTER = ("consent withdrawn", "consent period ended")
 
 
 class ConsentStore:
@@ -89,6 +95,31 @@ class ConsentStore:
             ev = ConsentEvent(scope="file", target=",".join(map(str, ids)), action="expire", actor="system",
                               reason="consent period ended", file_ids=ids)
             return ids, self._take_out(s, ids, ev, "consent period ended")
+
+    def scrub(self, file_ids: Sequence[int]) -> int:
+        """Forget what a withdrawn recording was called and where it lay; returns how many rows were scrubbed.
+
+        The row stays for the audit trail and for the block on its bytes (id, md5, record, licence, consent
+        history); its title, creator, file name, paths and full-text entry go. Only files still withdrawn
+        are touched, so a purge retried after a restore changes nothing.
+        """
+        ids = sorted(file_ids)
+        if not ids:
+            return 0
+        with self.db.session() as s:
+            gone = list(s.scalars(select(AudioFile.id).where(
+                AudioFile.id.in_(ids), AudioFile.consent_state == "withdrawn")))
+            if not gone:
+                return 0
+            s.execute(update(AudioFile).where(AudioFile.id.in_(gone)).values(
+                title=WITHDRAWN_TITLE, creator=None, filename=WITHDRAWN_TITLE, path=None, url=None,
+                attribution=WITHDRAWN_TITLE, error=None))
+            # the full-text rows (the search stage's tables, kept by triggers on title/creator) go too
+            if s.get_bind().dialect.name == "sqlite":
+                s.execute(text(f"DELETE FROM item_fts WHERE rowid IN ({','.join(map(str, gone))})"))
+            else:
+                s.execute(text("DELETE FROM item_search WHERE file_id = ANY(:ids)").bindparams(ids=gone))
+            return len(gone)
 
     # -- purge jobs ----------------------------------------------------------------------
     def pending_jobs(self) -> list[PurgeJob]:

@@ -1,9 +1,20 @@
 """Settings, read from the environment once (prefix TESSERA_) and passed down explicitly."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def public_base_url(v: str | None) -> str | None:
+    """``v`` checked as a base for absolute links: http(s), a host, no query or fragment; "" means unset."""
+    if v is None or not v.strip():
+        return None
+    parts = urlsplit(v.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"the public URL must be an http(s) base URL like https://tessera.example.org, got {v!r}")
+    return v.strip()
 
 
 class Settings(BaseSettings):
@@ -28,6 +39,16 @@ class Settings(BaseSettings):
     # API
     max_page_size: int = 200
     max_upload_bytes: int = Field(default=50 * 1024**2, description="Largest recording accepted by POST /api/search.")
+    max_upload_seconds: float = Field(
+        default=600.0, description="Longest recording POST /api/search analyses (and, at 48 kHz stereo, the sample "
+        "budget a file's header may declare: a 96 kHz stereo upload may be half as long).")
+    upload_workers: int = Field(default=0, description="Processes decoding uploads at once; 0 = one per core.")
+    upload_queue_wait: float = Field(
+        default=10.0, description="Seconds an upload may wait for a free decoder before a 503 with Retry-After.")
+    upload_max_waiting: int = Field(
+        default=0, description="Uploads that may wait for a decoder at once (more: 503); 0 = four per decoder.")
+    uploads_per_address: int = Field(
+        default=2, description="Uploads one client address may have waiting or decoding at once (more: 429).")
     cors_origins: list[str] = Field(default_factory=list)
     editor_token: str | None = Field(
         default=None, description="Bootstrap bearer token that acts as an editor (before any user exists).")
@@ -52,7 +73,9 @@ class Settings(BaseSettings):
         "'*' allows any, fine for a local install; set your public host names when exposed.")
     public_url: str | None = Field(
         default=None, description="The server's public base URL (e.g. https://tessera.example.org), used for "
-        "SKOS URIs; unset: links are relative and never built from the request's Host header.")
+        "SKOS URIs and every absolute URL of an export (its page, and the audio URL of files held only here); "
+        "unset: links are relative and never built from the request's Host header, and exported local files "
+        "have no download URL.")
     audio_cache_seconds: int = Field(
         default=300, description="max-age of audio and previews: short, so a withdrawal reaches caches soon.")
     audio_requires_key: bool = Field(default=False, description="Full audio only for callers with an API key.")
@@ -64,6 +87,11 @@ class Settings(BaseSettings):
                             "source code is offered to its users (AGPL-3.0 section 13): linked from the web app and "
                             "/health; point it at your fork when you change the code.")
     user_agent: str = "Tessera/0.1 (open sound dataset catalogue; +https://github.com/tessera-audio/tessera)"
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_base(cls, v: str | None) -> str | None:
+        return public_base_url(v)
 
     @property
     def db_url(self) -> str:

@@ -15,9 +15,16 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from tessera.catalog.models import AudioFile, FileFeatures, Segment
 from tessera.catalog.protocols import ProtocolStore
-from tessera.catalog.visibility import Viewer, dataset_visible_clause, visible_clause
+from tessera.catalog.visibility import (
+    PUBLIC,
+    Viewer,
+    consented_clause,
+    dataset_visible_clause,
+    now_utc,
+    visible_clause,
+)
 from tessera.core.db import Database
-from tessera.core.errors import Conflict, InvalidInput, NotFound
+from tessera.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tessera.datasets.models import Dataset, DatasetMember, DatasetVersion
 from tessera.taxonomy.models import Cluster, ClusteringRun, ClusterMember, Label, Scheme
 from tessera.taxonomy.store import absorbed_identities
@@ -36,7 +43,8 @@ class ExportMember:
     """Everything an export needs about one member, as plain data."""
 
     file_id: int
-    status: str  # active | withdrawn | restricted (a cultural protocol hides it from this exporter)
+    # active | withdrawn | lapsed (consent period ended) | restricted (a cultural protocol hides it from this exporter)
+    status: str
     segment_id: int | None = None
     start: float | None = None
     end: float | None = None
@@ -154,14 +162,35 @@ class DatasetStore:
         return rows
 
     # -- writing --------------------------------------------------------------------------
-    def _resolve(self, s: Any, members: Sequence[MemberIn]) -> list[DatasetMember]:
-        """Check that new members are visible (consent active) and take their md5 and segment times."""
+    def _guard_protocols(self, s: Any, dataset_id: int | None, fids: set[int]) -> None:
+        """Material a cultural protocol keeps from the public goes only into a dataset kept from the public.
+
+        A community member sees her community's restricted items and could otherwise carry them into a
+        public dataset (its export, its card); label the dataset for the community first.
+        """
+        at = now_utc()
+        public = set(s.scalars(select(AudioFile.id).where(AudioFile.id.in_(sorted(fids)), visible_clause(PUBLIC, at))))
+        restricted = sorted(fids - public)
+        if not restricted:
+            return
+        if dataset_id is not None and s.scalar(select(Dataset.id).where(
+                Dataset.id == dataset_id, ~dataset_visible_clause(PUBLIC, Dataset.id, at))) is not None:
+            return
+        raise Forbidden(
+            f"item(s) {', '.join(map(str, restricted[:20]))} are restricted by a community's cultural protocol; "
+            "a dataset may hold them only once it carries a restricting protocol label itself "
+            "(POST /api/protocol-labels with target_kind=dataset)", ids=restricted[:100])
+
+    def _resolve(self, s: Any, members: Sequence[MemberIn], dataset_id: int | None = None) -> list[DatasetMember]:
+        """Check that new members are visible (consent active, protocols) and take their md5 and segment times."""
         fids = {m.file_id for m in members}
         files = dict(s.execute(select(AudioFile.id, AudioFile.md5).where(
             AudioFile.id.in_(list(fids)), visible_clause(self.viewer))).all()) if fids else {}
         missing = sorted(fids - set(files))
         if missing:
             raise NotFound(f"item(s) not found: {', '.join(map(str, missing[:20]))}", ids=missing[:100])
+        if fids:
+            self._guard_protocols(s, dataset_id, fids)
         sids = {m.segment_id for m in members if m.segment_id is not None}
         segs = {r.id: r for r in s.execute(select(Segment.id, Segment.file_id, Segment.start, Segment.end)
                                             .where(Segment.id.in_(list(sids)))).all()} if sids else {}
@@ -216,7 +245,7 @@ class DatasetStore:
                                       md5=m.md5, position=0)
                         for m in prev.members
                         if m.file_id not in drop_files and (m.file_id, m.segment_id) not in drop_segs]
-                members = _dedupe(kept + self._resolve(s, add))
+                members = _dedupe(kept + self._resolve(s, add, dataset_id))
                 if len(members) > MAX_MEMBERS:
                     raise InvalidInput(f"at most {MAX_MEMBERS} members")
                 v = self._add_version(s, dataset_id, prev.version + 1, members, notes, created_by,
@@ -404,9 +433,13 @@ class DatasetStore:
                                      .where(FileFeatures.file_id.in_(fids))).all()) if fids else {}
             clustering = self._clustering_run(s, dict(v.origin or {}), run_id)
             taxonomy = self._taxonomy_of(s, list(rows), clustering["run_id"] if clustering else None)
-            # not visible but consent still active: a protocol label of a community hides it from this exporter
-            restricted = set(s.scalars(select(AudioFile.id).where(
-                AudioFile.id.in_([f for f in fids if f not in rows]), AudioFile.consent_state == "active")))
+            hidden = [f for f in fids if f not in rows]
+            # consent in force but not visible: a protocol label of a community hides it from this exporter
+            restricted = set(s.scalars(select(AudioFile.id).where(AudioFile.id.in_(hidden), consented_clause())))
+            # consent period ended, swept or not yet (then its state still says "active"): lapsed
+            lapsed = set(s.scalars(select(AudioFile.id).where(
+                AudioFile.id.in_(hidden), AudioFile.consent_expires_at.is_not(None),
+                AudioFile.consent_expires_at <= now_utc())))
             protocol = ProtocolStore(self.db, self.viewer).protocol_labels_for_items(list(rows))
             ext = s.scalar(select(AudioFile.extractor_version).where(AudioFile.id.in_(fids),
                                                                      AudioFile.extractor_version.is_not(None))
@@ -415,8 +448,10 @@ class DatasetStore:
         for m in v.members:
             f = rows.get(m.file_id)
             if f is None or f.md5 != m.md5:
-                # consent withdrawn (or the file replaced), or restricted: listed, never shipped, no content kept
-                status = "restricted" if f is None and m.file_id in restricted else "withdrawn"
+                # consent withdrawn or lapsed (or the file replaced), or restricted: listed by id only, never
+                # shipped, nothing else said of it
+                status = ("restricted" if m.file_id in restricted else "lapsed" if m.file_id in lapsed
+                          else "withdrawn") if f is None else "withdrawn"
                 out.append(ExportMember(file_id=m.file_id, status=status, segment_id=m.segment_id))
                 continue
             r = f.record

@@ -27,3 +27,17 @@ class Undecodable(SearchError):
 
     code = "undecodable"
     status = 422
+
+
+class TooManyUploads(SearchError):
+    """One client already has as many uploads in flight as it may."""
+
+    code = "too_many_uploads"
+    status = 429
+
+
+class SearchBusy(SearchError):
+    """Every decoder is busy and the queue is full or the wait ran out: come back later."""
+
+    code = "busy"
+    status = 503

@@ -58,7 +58,7 @@ def sniff_format(head: bytes) -> str:
 
 
 def upload_vector(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_seconds: float = MAX_UPLOAD_SECONDS,
-                  sandbox: DecodeSandbox | None = None) -> np.ndarray:
+                  sandbox: DecodeSandbox | None = None, client: str = "local") -> np.ndarray:
     """Decode an uploaded recording (in the sandbox when given) and return its canonical feature vector."""
     if len(data) > max_bytes:
         raise UploadTooLarge(f"the upload is {len(data)} bytes; the limit is {max_bytes}", limit=max_bytes)
@@ -71,7 +71,7 @@ def upload_vector(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_seconds: f
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         if sandbox is not None:
-            return sandbox.vector(name, max_seconds)
+            return sandbox.vector(name, max_seconds, client)
         dec = decode(name, max_seconds=max_seconds)
         # no segments (we only need the whole-file vector) and no fingerprint: faster
         out = extract(dec, segment_min_duration=float("inf"), fingerprint=False)

@@ -68,7 +68,6 @@ def world(db: Database, consent: ConsentService) -> World:
         idx.save_features(fid, FeaturesOut("v-test", 2.0, 44100, 1, {"bpm": 100.0}, {"flags": ["mono"]}, vec,
                                            segments=[seg]))
     segment_of = {fid: int(catalog.get_segments(fid)[0].id) for fid in ids}
-    ProtocolStore(db, OPERATOR).add_protocol_label("record", secret_rec, "tk_secret_sacred", "Yolngu", None, "mod")
     tax = TaxonomyStore(db, OPERATOR)
     run = tax.save_run("all", "v-test", {}, ids, np.zeros(3, np.int64), np.ones(3), np.zeros((3, 2), np.float32),
                        [ClusterIn(0, 3, 6.0, {"summary": "x"}, list(ids))], {}, [], None, "t")
@@ -82,6 +81,8 @@ def world(db: Database, consent: ConsentService) -> World:
         label_of[fid] = lab["id"]
     tax.accept(tax.propose_label("kin", "drums", "en", "ed", identity_id=identity)["id"], "admin", override=True)
     ds = DatasetStore(db, OPERATOR).create("All three", [MemberIn(f) for f in ids], created_by="cur")
+    # the label comes after the dataset: a dataset made before a protocol label must hide it too
+    ProtocolStore(db, OPERATOR).add_protocol_label("record", secret_rec, "tk_secret_sacred", "Yolngu", None, "mod")
     consent.withdraw("file", str(ids[1]), "rights holder", "asked")
     return World(db, ids[0], ids[1], ids[2], open_rec, secret_rec, segment_of, run, cluster, identity, label_of,
                  "kin", ds.id)

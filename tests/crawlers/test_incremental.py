@@ -224,7 +224,10 @@ def test_licence_open_again_restores_only_licence_withdrawals(
     assert s2.files_restored == 1
     states = {(f.record_id, f.filename): f.consent_state for f in _files(catalog)}
     leg = {k[1]: v for k, v in states.items() if k[1].startswith("recordings.zip")}
-    assert leg == {"recordings.zip/a/one.wav": "withdrawn", "recordings.zip/a/two.wav": "active"}
+    # one.wav stays withdrawn, its row scrubbed down to the audit trail (no file name); two.wav is back
+    assert leg == {"recordings.zip/a/two.wav": "active"}
+    assert {f.id: (f.consent_state, f.filename) for f in _files(catalog) if f.id == one.id} == {
+        one.id: ("withdrawn", "(withdrawn)")}
     assert {f.id: f.consent_state for f in _files(catalog, str(rdm["id"]))} == {
         victim.id: "withdrawn",
         rdm_copy.id: "withdrawn",

@@ -24,7 +24,8 @@ def test_dataset_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db.migrate()
     cat = Catalog(db, OPERATOR)
     rec = cat.upsert_record(RecordIn("folder", "/x", "X", "CC-BY-ND-4.0", creator="A"))
-    ids = [cat.add_file(rec, FileIn(f"{i}.wav", f"{i:032d}", 10, url=f"http://h/{i}.wav"))[0] for i in range(3)]
+    ids = [cat.add_file(rec, FileIn(f"{i}.wav", f"{i:032d}", 10, url=f"http://h/{i}.wav",
+                                     path=str(tmp_path / f"{i}.wav")))[0] for i in range(3)]
     app = typer.Typer()
     app.command("noop")(lambda: None)
     register(app)
@@ -51,6 +52,17 @@ def test_dataset_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert res.exit_code == 0, res.output
     sheet = (tmp_path / "v4" / "DATASHEET.md").read_text()
     assert "Curator notes: kept the ND ones apart" in sheet and "No clustering run existed" in sheet
+    # no public URL: local files have no download URL, said plainly; --public-url links them to this server
+    assert json.loads(res.output)["unlinked"] == 2 and "have no download URL" in sheet
+    res = r.invoke(app, ["export", "my-set", "--out", str(tmp_path / "pub"), "--public-url",
+                         "https://tessera.example.org/", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["unlinked"] == 0
+    rows = [json.loads(x) for x in (tmp_path / "pub" / "manifest.jsonl").read_text().splitlines()]
+    assert {x["url"] for x in rows} == {f"https://tessera.example.org/api/items/{i}/audio" for i in ids[1:]}
+    assert {x["source_identifier"] for x in rows} == {"x"}  # the folder's name, not its server path
+    res = r.invoke(app, ["export", "my-set", "--out", str(tmp_path / "bad"), "--public-url", "ftp://h/"])
+    assert res.exit_code == 2 and "http(s) base URL" in res.output
     # from a cluster and from a community label
     ts = TaxonomyStore(db, OPERATOR)
     run_id = save(ts, ids, [0, 0, 1])

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from tessera.catalog.models import AudioFile
 from tessera.catalog.store import Catalog
 from tessera.catalog.visibility import OPERATOR
 from tessera.indexer.store import IndexStore
@@ -40,13 +39,13 @@ def test_cluster_dataset_exports_validates_fetches_and_loads(indexed: Indexed, t
     names = {v: k for k, v in ids.items()}
 
     replay = Replay()
+    settings = client.app.state.services.settings  # type: ignore[attr-defined]
     try:
-        # the members live "at their source": the replay server, under their recorded URLs
-        with catalog.db.session() as s:
-            for fid in members:
-                path = f"/files/{names[fid]}.flac"
-                replay.blobs[path] = (audio / f"{names[fid]}.flac").read_bytes()
-                s.get(AudioFile, fid).url = f"https://archive.invalid{path}"  # type: ignore[union-attr]
+        # folder files are linked to this server's audio under its public URL; the replay server mirrors
+        # those paths (so it can answer 429, 503 and a truncated body)
+        settings.public_url = "https://tessera.invalid"
+        for fid in members:
+            replay.blobs[f"/api/items/{fid}/audio"] = (audio / f"{names[fid]}.flac").read_bytes()
         r = client.post("/api/datasets", headers=AUTH, json={
             "name": "Cluster study", "description": "One sound-made group, for a listening study",
             "from_query": {"filters": {"cluster": cluster["id"]}, "limit": 100}})
@@ -76,7 +75,8 @@ def test_cluster_dataset_exports_validates_fetches_and_loads(indexed: Indexed, t
             "rai:dataPreprocessingProtocol"]
         assert len(list(ds.records("members"))) == len(members)
 
-        first, second, third = (f"/files/{names[f]}.flac" for f in members[:3])
+        assert {r["url"] for r in rows} == {f"https://tessera.invalid/api/items/{f}/audio" for f in members}
+        first, second, third = (f"/api/items/{f}/audio" for f in members[:3])
         replay.fault(first, "429")
         replay.fault(second, "503")
         replay.fault(third, "truncate")
@@ -96,6 +96,7 @@ def test_cluster_dataset_exports_validates_fetches_and_loads(indexed: Indexed, t
             assert hashlib.md5((out / r["file_name"]).read_bytes()).hexdigest() == r["md5"]
         assert not list((out / "audio").glob("*.part"))
     finally:
+        settings.public_url = None
         replay.close()
 
     import datasets

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from tessera.catalog.store import Catalog
 from tessera.catalog.visibility import OPERATOR
 from tessera.datasets.export import export
+from tessera.datasets.export_links import Links
 from tessera.datasets.store import DatasetStore
 from tests.search.conftest import indexed  # noqa: F401  (package fixture shared with search tests)
 
@@ -81,19 +82,13 @@ def test_export_croissant_audiofolder_fetch(indexed: Indexed, tmp_path: Path,  #
     catalog: Catalog = client.app.state.services.catalog(OPERATOR)  # type: ignore[attr-defined]
     base, www = served
     names = ["bd_haus", "sn_dub", "ambi_choir"]
-    # the files live "at their source": our local HTTP server
-    with catalog.db.session() as s:
-        from tessera.catalog.models import AudioFile
-
-        for n in names:
-            shutil.copy(audio / f"{n}.flac", www / f"{n}.flac")
-            s.get(AudioFile, ids[n]).url = f"http://archive.invalid/files/{n}.flac"  # type: ignore[union-attr]
     st = DatasetStore(catalog.db, OPERATOR)
     from tessera.datasets.store import MemberIn
 
     d = st.create("Export test", [MemberIn(ids[n]) for n in names], "Testing exports", "curated by a test")
     out = tmp_path / "export"
-    rep = export(st.export_bundle(d.id), out, with_audio=False)
+    # folder files are linked to the server's audio under its public URL (mirrored below by a static server)
+    rep = export(st.export_bundle(d.id), out, with_audio=False, links=Links("http://tessera.invalid/"))
     assert rep.members == 3 and rep.bundled == 0
     rows = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
     assert {r["md5"] for r in rows} == {hashlib.md5((audio / f"{n}.flac").read_bytes()).hexdigest() for n in names}
@@ -108,11 +103,11 @@ def test_export_croissant_audiofolder_fetch(indexed: Indexed, tmp_path: Path,  #
     recs = list(ds.records("members"))
     assert len(recs) == 3
 
+    assert {r["url"] for r in rows} == {f"http://tessera.invalid/api/items/{ids[n]}/audio" for n in names}
     # fetch script: mirror override, downloads, verifies; then a bad checksum is reported
-    www_files = www / "files"
-    www_files.mkdir()
     for n in names:
-        shutil.move(www / f"{n}.flac", www_files / f"{n}.flac")
+        (www / "api" / "items" / str(ids[n])).mkdir(parents=True)
+        shutil.copy(audio / f"{n}.flac", www / "api" / "items" / str(ids[n]) / "audio")
     run = subprocess.run([sys.executable, str(out / "fetch.py"), "--base-url", base, "--retries", "0"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
@@ -129,10 +124,10 @@ def test_export_croissant_audiofolder_fetch(indexed: Indexed, tmp_path: Path,  #
     # a corrupted source file is reported
     bad = next(iter((out / "audio").iterdir()))
     bad.unlink()
-    (www_files / bad.name.split("_", 1)[1]).write_bytes(b"not the same bytes")
+    (www / "api" / "items" / bad.name.split("_", 1)[0] / "audio").write_bytes(b"not the same bytes")
     run = subprocess.run([sys.executable, str(out / "fetch.py"), "--base-url", base, "--retries", "0"],
                          capture_output=True, text=True, timeout=60)
-    assert run.returncode == 1 and "checksum mismatch" in run.stderr
+    assert run.returncode == 1 and "md5 checksum mismatch" in run.stderr and bad.name in run.stderr
 
     # with audio: bundled verbatim; zip output
     rep = export(st.export_bundle(d.id), tmp_path / "with-audio.zip", with_audio=True)

@@ -15,10 +15,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from tessera.api.auth import current
-from tessera.api.deps import DatasetsDep, IndexesDep, Paged, SearchStoreDep, get_protocols, page, require_editor
+from tessera.api.deps import (
+    DatasetsDep,
+    IndexesDep,
+    Paged,
+    SearchStoreDep,
+    get_protocols,
+    get_settings,
+    page,
+    require_editor,
+)
 from tessera.api.schemas import ID_MAX, DbId
-from tessera.core.errors import Unauthorized
+from tessera.core.errors import Forbidden, Unauthorized
 from tessera.datasets.export import export
+from tessera.datasets.export_links import Links
 from tessera.datasets.licence_summary import summarise
 from tessera.datasets.models import Dataset, DatasetVersion
 from tessera.datasets.store import MemberIn
@@ -160,12 +170,26 @@ def get_dataset(request: Request, dataset_id: DatasetId,
     return out
 
 
+def curator(request: Request, dataset_id: DatasetId, datasets: DatasetsDep) -> str:
+    """Changes to a dataset come from its curator (whoever made it) or a moderator: another editor's
+    changes would be published under the curator's name. Others make their own dataset."""
+    who = require_editor(request)
+    d = datasets.get(dataset_id)  # a hidden or missing dataset is a 404 before any 403
+    if current(request).at_least("moderator") or d.created_by == who:
+        return who
+    raise Forbidden(f"only the dataset's curator ({d.created_by}) or a moderator may change it; "
+                    "create your own dataset from its members instead", curator=d.created_by)
+
+
+Curator = Annotated[str, Depends(curator)]
+
+
 @router.patch("/datasets/{dataset_id}", response_model=DatasetOut,
               summary="Edit the purpose and/or curation notes: makes a new version with the same members")
 def edit_dataset(
     dataset_id: DatasetId,
     body: DatasetEdit,
-    who: Annotated[str, Depends(require_editor)],
+    who: Curator,
     datasets: DatasetsDep,
 ) -> DatasetOut:
     changes: dict[str, str | None] = {k: getattr(body, k) for k in ("description", "notes")
@@ -179,7 +203,7 @@ def edit_dataset(
 def change_members(
     dataset_id: DatasetId,
     body: MembersChange,
-    who: Annotated[str, Depends(require_editor)],
+    who: Curator,
     datasets: DatasetsDep,
 ) -> VersionOut:
     v = datasets.change(dataset_id, _members(body.add), _members(body.remove), body.notes, who)
@@ -235,7 +259,9 @@ def export_dataset(
     b = datasets.export_bundle(dataset_id, version, clustering_run)
     tmp = Path(tempfile.mkdtemp(prefix="tessera-export-"))
     try:
-        rep = export(b, tmp / f"{b.slug}-v{b.version}.zip", with_audio=with_audio)
+        # absolute links only under the configured public URL: never built from the request's Host
+        rep = export(b, tmp / f"{b.slug}-v{b.version}.zip", with_audio=with_audio,
+                     links=Links(get_settings(request).public_url))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
+from tessera.api.auth import address
 from tessera.api.deps import IndexesDep, Page, SearchStoreDep, get_catalog, get_settings, page, paginated
 from tessera.api.filters import FiltersDep
 from tessera.api.routers.items import SpaceName, protocols
@@ -158,11 +159,13 @@ async def search_upload(
     lam: Annotated[float, Query(ge=0, le=2, alias="lambda")] = DEFAULT_LAMBDA,
 ) -> dict[str, Any]:
     limit, offset = pg.limit, pg.offset
-    limit_bytes = get_settings(request).max_upload_bytes
+    settings = get_settings(request)
+    limit_bytes = settings.max_upload_bytes
     data = await file.read(limit_bytes + 1)  # never hold more than the limit in memory
     from starlette.concurrency import run_in_threadpool
 
-    vec = await run_in_threadpool(upload_vector, data, limit_bytes, sandbox=request.app.state.sandbox)
+    vec = await run_in_threadpool(upload_vector, data, limit_bytes, settings.max_upload_seconds,
+                                  request.app.state.sandbox, address(request))
     q = await run_in_threadpool(build_query, store, item, None, not_item, None, [vec], lam)
     return await run_in_threadpool(_run, request, store, indexes, flt, q, space, limit, offset)
 
