@@ -23,9 +23,9 @@ def _invocation() -> None:
 
 
 def _register() -> None:
-    from tessera.cli import accounts, catalog, consent, crawl, datasets, taxonomy
+    from tessera.cli import accounts, catalog, consent, crawl, datasets, search, taxonomy
 
-    for group in (catalog, accounts, consent, crawl, taxonomy, datasets):
+    for group in (catalog, accounts, consent, crawl, taxonomy, datasets, search):
         group.register(app)
 
 

@@ -60,21 +60,26 @@ def create(
     by: Annotated[str | None, typer.Option(help="Curator name.")] = None,
     cluster: Annotated[int | None, typer.Option(help="Take every member of this cluster.")] = None,
     label: Annotated[str | None, typer.Option(help="Take every item carrying this community label.")] = None,
-    text: Annotated[str | None, typer.Option(help="Take every item matching this full-text query.")] = None,
+    q: Annotated[str | None, typer.Option("--q", "--text", help="Take every item matching this full-text "
+                                          "query (the `q` filter).")] = None,
+    filter_: Annotated[list[str] | None, typer.Option(
+        "--filter", "-f", metavar="NAME=VALUE", help="Take every item passing this filter of GET /api/search "
+        "(repeatable; all must hold).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a dataset (version 1) from item ids, a cluster, a community label or a text query."""
-    from tessera.search.store import SearchFilter
+    """Create a dataset (version 1) from item ids, or from every item passing filters (a cluster, a community
+    label, a text query or any other filter of GET /api/search)."""
+    from tessera.search.filters import from_pairs
 
     try:
+        flt = from_pairs(filter_ or [], cluster=cluster, label=label, q=q)
         st = _store()
         members = _members(item, segment)
         origin: dict[str, object] = {"kind": "manual"}
-        if cluster is not None or label or text:
-            flt = SearchFilter(cluster_id=cluster, label=label, text=text)
+        if not flt.is_empty():
             found = sorted(services().search(OPERATOR).matching_ids(flt))
             members += [MemberIn(f) for f in found]
-            origin = {"kind": "query", "filters": {"cluster_id": cluster, "label": label, "text": text}}
+            origin = {"kind": "query", "filters": flt.active()}
         d = st.create(name, members, description, notes, by, origin)
     except TesseraError as exc:
         _fail(exc)

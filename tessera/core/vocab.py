@@ -45,6 +45,18 @@ QUALITY_FLAGS = {
     "mono": "a single channel",
     "low_sample_rate": "sample rate below 22050 Hz",
 }
+QualityFlag = Literal[
+    "silent", "mostly_silent", "clipped", "dc_offset", "noisy", "too_short", "mono", "low_sample_rate"]
+
+# an item's indexing state
+ITEM_STATUSES = ("pending", "indexed", "failed")
+ItemStatus = Literal["pending", "indexed", "failed"]
+
+# the key and scale the indexer's key estimator names (both spellings of the black keys)
+MUSICAL_KEYS = ("C", "C#", "Db", "D", "D#", "Eb", "E", "F", "F#", "Gb", "G", "G#", "Ab", "A", "A#", "Bb", "B")
+MusicalKey = Literal["C", "C#", "Db", "D", "D#", "Eb", "E", "F", "F#", "Gb", "G", "G#", "Ab", "A", "A#", "Bb", "B"]
+SCALES = ("major", "minor")
+Scale = Literal["major", "minor"]
 
 
 @dataclass(frozen=True)

@@ -359,7 +359,9 @@ class DatasetStore:
         made from, else the newest run (the "all" space preferred)."""
         why = "asked for by the exporter"
         if run_id is None:
-            cid = origin.get("cluster_id") or (origin.get("filters") or {}).get("cluster_id")
+            # filters are recorded by their public name (``cluster``); versions made before it say ``cluster_id``
+            filters = origin.get("filters") or {}
+            cid = origin.get("cluster_id") or filters.get("cluster") or filters.get("cluster_id")
             if cid is not None:
                 run_id = s.scalar(select(Cluster.run_id).where(Cluster.id == int(cid)))
                 why = f"the run of cluster {cid}, which this version was made from"

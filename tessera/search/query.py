@@ -30,8 +30,9 @@ from tessera.indexer.decode import decode
 from tessera.indexer.features import extract
 from tessera.indexer.similarity import EXACT_LIMIT, SpaceIndex
 from tessera.search.errors import BadQuery, UnsupportedFormat, UploadTooLarge
+from tessera.search.filters import Filters
 from tessera.search.sandbox import DecodeSandbox
-from tessera.search.store import SearchFilter, SearchStore
+from tessera.search.store import SearchStore
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_UPLOAD_SECONDS = 600.0
@@ -222,7 +223,7 @@ def explain_page(space: SpaceIndex, q: Query, hits: list[SearchHit]) -> list[str
     return [e.text for e in space.explain_hits(np.vstack(q.positives), hits)]
 
 
-def search(store: SearchStore, space: SpaceIndex | None, q: Query | None, flt: SearchFilter, limit: int,
+def search(store: SearchStore, space: SpaceIndex | None, q: Query | None, flt: Filters, limit: int,
            offset: int, max_candidates: int = MAX_CANDIDATES, exact_limit: int = EXACT_LIMIT) -> SearchPage:
     """One page of answers: similarity-ranked when there are examples, else a filtered browse.
 

@@ -1,4 +1,5 @@
-"""Filter queries for search and browse: licence class, source, creator, duration, features, quality, text.
+"""Filter queries for search and browse (the grammar: ``search/filters.py``): licence, source, creator, duration,
+features, quality, text, cluster, label.
 
 Feature filters read the ``file_features.features`` JSON (``json_extract`` on
 SQLite, ``->>`` on PostgreSQL, both written by SQLAlchemy's JSON index
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,52 +24,20 @@ from tessera.catalog.visibility import Viewer, visible_clause
 from tessera.core import licences
 from tessera.core.db import Database
 from tessera.core.errors import InvalidInput, NotFound
-from tessera.core.vocab import QUALITY_FLAGS, SOURCE_KINDS
+from tessera.search.filters import Filters
 from tessera.taxonomy.models import Cluster, ClusterMember, Label, Scheme
 from tessera.taxonomy.store import surviving_identities
 
-SCALES = ("major", "minor")
-KEYS = ("C", "C#", "Db", "D", "D#", "Eb", "E", "F", "F#", "Gb", "G", "G#", "Ab", "A", "A#", "Bb", "B")
 # The full-text index is the search stage's own, kept by triggers that migration 0003 creates in each
 # database's dialect (an SQLite FTS5 virtual table and its shadow tables; a PostgreSQL tsvector table):
 # SQLAlchemy has no type for either, so they are declared here by name rather than as models.
 FULL_TEXT_TABLES = ("item_fts", "item_search")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
-@dataclass
-class SearchFilter:
-    licence: str | None = None  # one SPDX id
-    licence_class: str | None = None  # open | commercial | derivatives
-    source: str | None = None
-    record_id: int | None = None
-    creator: str | None = None  # case-insensitive substring
-    duration_min: float | None = None
-    duration_max: float | None = None
-    bpm_min: float | None = None
-    bpm_max: float | None = None
-    bpm_confidence_min: float | None = None
-    key: str | None = None
-    scale: str | None = None
-    tuning_min: float | None = None  # cents off 440 Hz 12-TET
-    tuning_max: float | None = None
-    exclude_flags: list[str] = field(default_factory=list)
-    text: str | None = None
-    cluster_id: int | None = None  # members of one cluster of a clustering run
-    label: str | None = None  # a community label (any scheme, any language, not removed), case-insensitive
-    label_scheme: str | None = None  # restrict ``label`` to one scheme (slug)
-
-    def is_empty(self) -> bool:
-        return self == SearchFilter()
-
 
 def text_terms(q: str) -> list[str]:
     """Words of a text query; everything else is dropped so users cannot inject query syntax."""
     return [w.lower() for w in _WORD.findall(q)][:16]
-
-
-def _check_range(name: str, lo: float | None, hi: float | None) -> None:
-    if lo is not None and hi is not None and lo > hi:
-        raise InvalidInput(f"{name}: the minimum {lo} is above the maximum {hi}", filter=name)
 
 
 class SearchStore:
@@ -82,7 +50,7 @@ class SearchStore:
         return self.db.engine.dialect.name
 
     # -- clauses -------------------------------------------------------------------------
-    def clauses(self, flt: SearchFilter) -> list[ColumnElement[bool]]:
+    def clauses(self, flt: Filters) -> list[ColumnElement[bool]]:
         """Every clause of a filter; always includes the consent rule."""
         c: list[ColumnElement[bool]] = [visible_clause(self.viewer)]
         if flt.licence:
@@ -90,28 +58,26 @@ class SearchStore:
         if flt.licence_class:
             c.append(licence_class_clause(flt.licence_class))
         if flt.source:
-            if flt.source not in SOURCE_KINDS:
-                raise InvalidInput(f"unknown source {flt.source!r}; one of {', '.join(SOURCE_KINDS)}",
-                                   filter="source")
             c.append(AudioFile.record_id.in_(select(SourceRecord.id).where(SourceRecord.kind == flt.source)))
         if flt.record_id is not None:
             c.append(AudioFile.record_id == flt.record_id)
         if flt.creator:
             c.append(func.lower(AudioFile.creator).contains(flt.creator.strip().lower(), autoescape=True))
-        _check_range("duration", flt.duration_min, flt.duration_max)
         if flt.duration_min is not None:
             c.append(AudioFile.duration >= flt.duration_min)
         if flt.duration_max is not None:
             c.append(AudioFile.duration <= flt.duration_max)
+        if flt.status:
+            c.append(AudioFile.status == flt.status)
         feats = self._feature_clauses(flt)
         if feats:
             c.append(AudioFile.id.in_(select(FileFeatures.file_id).where(*feats)))
-        if flt.exclude_flags:
-            c.append(AudioFile.id.not_in(self._flagged(flt.exclude_flags)))
-        if flt.text and flt.text.strip():
-            c.append(self._text_clause(flt.text))
-        if flt.cluster_id is not None:
-            c.append(AudioFile.id.in_(select(ClusterMember.file_id).where(ClusterMember.cluster_id == flt.cluster_id)))
+        if flt.exclude_flag:
+            c.append(AudioFile.id.not_in(self._flagged(flt.exclude_flag)))
+        if flt.q and flt.q.strip():
+            c.append(self._text_clause(flt.q))
+        if flt.cluster is not None:
+            c.append(AudioFile.id.in_(select(ClusterMember.file_id).where(ClusterMember.cluster_id == flt.cluster)))
         if flt.label and flt.label.strip():
             c.append(self._label_clause(flt.label, flt.label_scheme))
         return c
@@ -131,11 +97,9 @@ class SearchStore:
                        .where(Cluster.identity_id.in_(identities)))
         return AudioFile.id.in_(direct.union(via_cluster))
 
-    def _feature_clauses(self, flt: SearchFilter) -> list[ColumnElement[bool]]:
+    def _feature_clauses(self, flt: Filters) -> list[ColumnElement[bool]]:
         f = FileFeatures.features
         out: list[ColumnElement[bool]] = []
-        _check_range("bpm", flt.bpm_min, flt.bpm_max)
-        _check_range("tuning", flt.tuning_min, flt.tuning_max)
         if flt.bpm_min is not None:
             out.append(f["bpm"].as_float() >= flt.bpm_min)
         if flt.bpm_max is not None:
@@ -143,12 +107,8 @@ class SearchStore:
         if flt.bpm_confidence_min is not None:
             out.append(f["bpm_confidence"].as_float() >= flt.bpm_confidence_min)
         if flt.key:
-            if flt.key not in KEYS:
-                raise InvalidInput(f"unknown key {flt.key!r}; one of {', '.join(KEYS)}", filter="key")
             out.append(f["key"].as_string() == flt.key)
         if flt.scale:
-            if flt.scale not in SCALES:
-                raise InvalidInput(f"unknown scale {flt.scale!r}; one of major, minor", filter="scale")
             out.append(f["scale"].as_string() == flt.scale)
         if flt.tuning_min is not None:
             out.append(f["tuning_deviation_cents"].as_float() >= flt.tuning_min)
@@ -157,10 +117,6 @@ class SearchStore:
         return out
 
     def _flagged(self, flags: Sequence[str]) -> Any:
-        bad = [f for f in flags if f not in QUALITY_FLAGS]
-        if bad:
-            raise InvalidInput(f"unknown quality flag(s) {', '.join(bad)}; one of {', '.join(QUALITY_FLAGS)}",
-                               filter="exclude_flags")
         names = sorted(set(flags))
         if self.dialect == "sqlite":
             cond = text("EXISTS (SELECT 1 FROM json_each(file_features.quality, '$.flags') AS j "
@@ -175,7 +131,7 @@ class SearchStore:
         terms = text_terms(q)
         sub: Any
         if not terms:
-            raise InvalidInput("the text query has no words", filter="text")
+            raise InvalidInput("the text query has no words", filter="q")
         # every word must match, as a prefix (search-as-you-type), the same on both databases
         if self.dialect == "sqlite":
             match = " ".join(f'"{t}"*' for t in terms)
@@ -188,7 +144,7 @@ class SearchStore:
         return AudioFile.id.in_(sub)
 
     # -- queries -------------------------------------------------------------------------
-    def browse(self, flt: SearchFilter, limit: int, offset: int) -> tuple[list[AudioFile], int]:
+    def browse(self, flt: Filters, limit: int, offset: int) -> tuple[list[AudioFile], int]:
         """Filtered items without a query example, in id order."""
         c = self.clauses(flt)
         with self.db.session() as s:
@@ -197,7 +153,7 @@ class SearchStore:
                              .order_by(AudioFile.id).limit(limit).offset(offset)).all()
             return list(rows), total
 
-    def matching_ids(self, flt: SearchFilter, among: Sequence[int] | None = None) -> set[int]:
+    def matching_ids(self, flt: Filters, among: Sequence[int] | None = None) -> set[int]:
         """Ids of visible items that pass the filter (optionally only among some candidates)."""
         c = self.clauses(flt)
         if among is not None:
@@ -207,7 +163,7 @@ class SearchStore:
         with self.db.session() as s:
             return set(s.scalars(select(AudioFile.id).where(*c)))
 
-    def count(self, flt: SearchFilter) -> int:
+    def count(self, flt: Filters) -> int:
         with self.db.session() as s:
             return int(s.scalar(select(func.count(AudioFile.id)).where(*self.clauses(flt))) or 0)
 

@@ -105,10 +105,10 @@ def test_out_of_range_ids_are_422_never_500(world: dict[str, Any]) -> None:
     r = client.post("/api/datasets", headers=_h(keys["u-editor"]),
                     json={"name": "x", "from_query": {"items": [2**64]}})
     assert r.status_code == 422
-    # a number that slips past the bounds (a free-form filter) reaches the driver: still a 4xx, never a 500
+    # filters in a body have the grammar's bounds too: refused before any query, naming the field
     r = client.post("/api/datasets", headers=_h(keys["u-editor"]),
                     json={"name": "y", "from_query": {"filters": {"record_id": 2**70}}})
-    assert r.status_code == 422 and r.json()["code"] == "out_of_range", r.text
+    assert r.status_code == 422 and "record_id" in r.text, r.text
     assert ids
 
 

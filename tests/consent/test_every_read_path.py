@@ -25,7 +25,8 @@ from tessera.core.db import Database
 from tessera.core.errors import NotFound
 from tessera.datasets.store import DatasetStore, MemberIn
 from tessera.indexer.store import FeaturesOut, IndexStore, SegmentOut
-from tessera.search.store import SearchFilter, SearchStore
+from tessera.search.filters import Filters
+from tessera.search.store import SearchStore
 from tessera.taxonomy.points import MemberCache
 from tessera.taxonomy.store import ClusterIn, TaxonomyStore
 
@@ -140,15 +141,15 @@ READS: dict[tuple[type, str], Reader] = {
     (Catalog, "count_files"): lambda st, w: set(range(st.count_files() - 1)) & w.hidden,  # 1 visible: no extra
     (Catalog, "stats"): lambda st, w: {w.withdrawn} if sum(v for k, v in st.stats().items() if k != "records") != 1
     else set(),
-    (SearchStore, "browse"): lambda st, w: {r.id for r in st.browse(SearchFilter(), 50, 0)[0]},
-    (SearchStore, "matching_ids"): lambda st, w: st.matching_ids(SearchFilter()),
-    (SearchStore, "count"): lambda st, w: {w.withdrawn} if st.count(SearchFilter()) != 1 else set(),
+    (SearchStore, "browse"): lambda st, w: {r.id for r in st.browse(Filters(), 50, 0)[0]},
+    (SearchStore, "matching_ids"): lambda st, w: st.matching_ids(Filters()),
+    (SearchStore, "count"): lambda st, w: {w.withdrawn} if st.count(Filters()) != 1 else set(),
     (SearchStore, "item_vector"): lambda st, w: set().union(*(_raises_not_found(lambda f=f: st.item_vector(f))
                                                              for f in w.hidden)),
     (SearchStore, "segment_vector"): lambda st, w: set().union(*(_raises_not_found(
         lambda f=f: st.segment_vector(w.segment_of[f])) for f in w.hidden)),
     (SearchStore, "quality_of"): lambda st, w: set(st.quality_of([w.open, *w.hidden])),
-    (SearchStore, "clauses"): lambda st, w: _ids(st.browse(SearchFilter(), 50, 0)[0]),
+    (SearchStore, "clauses"): lambda st, w: _ids(st.browse(Filters(), 50, 0)[0]),
     (TaxonomyStore, "get_run"): lambda st, w: {p.item_id for p in st.get_run(w.run).points} | {
         f for c in st.get_run(w.run).clusters_detail for f in c.exemplars},
     (TaxonomyStore, "get_cluster"): lambda st, w: {m.item_id for m in st.get_cluster(w.cluster).members},

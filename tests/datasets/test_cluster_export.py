@@ -48,7 +48,7 @@ def test_cluster_dataset_exports_validates_fetches_and_loads(indexed: Indexed, t
             replay.blobs[f"/api/items/{fid}/audio"] = (audio / f"{names[fid]}.flac").read_bytes()
         r = client.post("/api/datasets", headers=AUTH, json={
             "name": "Cluster study", "description": "One sound-made group, for a listening study",
-            "from_query": {"filters": {"cluster_id": cluster["id"]}, "limit": 100}})
+            "from_query": {"filters": {"cluster": cluster["id"]}, "limit": 100}})
         assert r.status_code == 201, r.text
         d = r.json()
         assert sorted(m["item_id"] for m in d["latest"]["members"]) == members

@@ -47,7 +47,7 @@ def test_dataset_api_versions_and_export(indexed: Indexed, tmp_path: Path) -> No
     client, ids, _audio = indexed
     body = {"name": "Kicks from a query", "description": "Kick drums for a drum-machine study",
             "notes": "picked by similarity to bd_haus, clipped ones out",
-            "from_query": {"items": [ids["bd_haus"]], "filters": {"text": "bd"}, "limit": 3}}
+            "from_query": {"items": [ids["bd_haus"]], "filters": {"q": "bd"}, "limit": 3}}
     assert client.post("/api/datasets", json=body).status_code == 401
     r = client.post("/api/datasets", json=body, headers=AUTH)
     assert r.status_code == 201, r.text

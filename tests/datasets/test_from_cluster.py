@@ -58,7 +58,7 @@ def test_dataset_from_cluster_and_label_then_withdrawal(indexed) -> None:  # noq
 
     # datasets from the cluster and from the label hold exactly its members
     r = client.post("/api/datasets", headers=AUTH, json={
-        "name": "From a cluster", "from_query": {"filters": {"cluster_id": cluster["id"]}, "limit": 100}})
+        "name": "From a cluster", "from_query": {"filters": {"cluster": cluster["id"]}, "limit": 100}})
     assert r.status_code == 201, r.text
     d = r.json()
     assert {m["item_id"] for m in d["latest"]["members"]} == members

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from tessera.catalog.store import Catalog, FileIn, RecordIn
 from tessera.catalog.visibility import OPERATOR
 from tessera.consent.service import ConsentService
 from tessera.core.errors import InvalidInput
 from tessera.indexer.store import FeaturesOut, IndexStore
-from tessera.search.store import SearchFilter, SearchStore
+from tessera.search.filters import Filters
+from tessera.search.store import SearchStore
 
 
 def _features(bpm: float, conf: float, key: str, scale: str, tuning: float, flags: list[str],
@@ -44,34 +46,34 @@ def filled(catalog: Catalog) -> dict[str, int]:
     return ids
 
 
-def _names(store: SearchStore, ids: dict[str, int], flt: SearchFilter) -> set[str]:
+def _names(store: SearchStore, ids: dict[str, int], flt: Filters) -> set[str]:
     by_id = {v: k for k, v in ids.items()}
     return {by_id[i] for i in store.matching_ids(flt)}
 
 
 def test_filters(catalog: Catalog, filled: dict[str, int]) -> None:
     st = SearchStore(catalog.db, OPERATOR)
-    assert _names(st, filled, SearchFilter()) == set(filled)
-    assert _names(st, filled, SearchFilter(licence_class="open")) == {"foghorn", "gulls"}
-    assert _names(st, filled, SearchFilter(licence_class="commercial")) == {"foghorn", "gulls", "pelog scale"}
-    assert _names(st, filled, SearchFilter(licence_class="derivatives")) == {"foghorn", "gulls", "kick", "snare"}
-    assert _names(st, filled, SearchFilter(source="folder")) == {"kick", "snare"}
-    assert _names(st, filled, SearchFilter(creator="hopper")) == {"kick", "snare"}
-    assert _names(st, filled, SearchFilter(duration_max=1.0)) == {"kick"}
-    assert _names(st, filled, SearchFilter(bpm_min=90, bpm_max=125)) == {"gulls", "kick"}
-    assert _names(st, filled, SearchFilter(bpm_min=90, bpm_max=125, bpm_confidence_min=0.5)) == {"kick"}
-    assert _names(st, filled, SearchFilter(key="A", scale="minor")) == {"kick", "snare"}
-    assert _names(st, filled, SearchFilter(tuning_min=20)) == {"pelog scale"}
-    assert _names(st, filled, SearchFilter(exclude_flags=["clipped", "noisy", "mostly_silent"])) == {
+    assert _names(st, filled, Filters()) == set(filled)
+    assert _names(st, filled, Filters(licence_class="open")) == {"foghorn", "gulls"}
+    assert _names(st, filled, Filters(licence_class="commercial")) == {"foghorn", "gulls", "pelog scale"}
+    assert _names(st, filled, Filters(licence_class="derivatives")) == {"foghorn", "gulls", "kick", "snare"}
+    assert _names(st, filled, Filters(source="folder")) == {"kick", "snare"}
+    assert _names(st, filled, Filters(creator="hopper")) == {"kick", "snare"}
+    assert _names(st, filled, Filters(duration_max=1.0)) == {"kick"}
+    assert _names(st, filled, Filters(bpm_min=90, bpm_max=125)) == {"gulls", "kick"}
+    assert _names(st, filled, Filters(bpm_min=90, bpm_max=125, bpm_confidence_min=0.5)) == {"kick"}
+    assert _names(st, filled, Filters(key="A", scale="minor")) == {"kick", "snare"}
+    assert _names(st, filled, Filters(tuning_min=20)) == {"pelog scale"}
+    assert _names(st, filled, Filters(exclude_flag=["clipped", "noisy", "mostly_silent"])) == {
         "foghorn", "snare"}
     # text over title, creator, record description and keywords; prefixes; several words all match
-    assert _names(st, filled, SearchFilter(text="foghorn")) == {"foghorn", "gulls"}  # record description
-    assert _names(st, filled, SearchFilter(text="slendro")) == {"pelog scale"}  # keyword
-    assert _names(st, filled, SearchFilter(text="nart pelog")) == {"pelog scale"}
-    assert _names(st, filled, SearchFilter(text="kick OR snare\" *")) == set()  # no query syntax injection
+    assert _names(st, filled, Filters(q="foghorn")) == {"foghorn", "gulls"}  # record description
+    assert _names(st, filled, Filters(q="slendro")) == {"pelog scale"}  # keyword
+    assert _names(st, filled, Filters(q="nart pelog")) == {"pelog scale"}
+    assert _names(st, filled, Filters(q="kick OR snare\" *")) == set()  # no query syntax injection
     # combined
-    assert _names(st, filled, SearchFilter(text="drum", exclude_flags=["clipped"])) == {"snare"}
-    rows, total = st.browse(SearchFilter(licence_class="open"), limit=1, offset=1)
+    assert _names(st, filled, Filters(q="drum", exclude_flag=["clipped"])) == {"snare"}
+    rows, total = st.browse(Filters(licence_class="open"), limit=1, offset=1)
     assert total == 2 and [r.title for r in rows] == ["gulls.wav"]
 
 
@@ -79,15 +81,18 @@ def test_text_follows_updates_and_consent(catalog: Catalog, consent: ConsentServ
     st = SearchStore(catalog.db, OPERATOR)
     catalog.upsert_record(RecordIn("folder", "/drums", "Drum machine kit", "CC-BY-NC-4.0",
                                    creator="Grace Hopper", description="Electronic percussion"))
-    assert _names(st, filled, SearchFilter(text="percussion")) == {"kick", "snare"}
-    assert _names(st, filled, SearchFilter(text="snares")) == set()
+    assert _names(st, filled, Filters(q="percussion")) == {"kick", "snare"}
+    assert _names(st, filled, Filters(q="snares")) == set()
     consent.withdraw("file", str(filled["kick"]), actor="t", reason="t")
-    assert _names(st, filled, SearchFilter(text="percussion")) == {"snare"}
+    assert _names(st, filled, Filters(q="percussion")) == {"snare"}
 
 
 def test_bad_filters(catalog: Catalog) -> None:
+    # the grammar refuses bad values when the filters are built, naming the field
+    for bad, name in ((dict(licence_class="free"), "licence_class"), (dict(exclude_flag=["loud"]), "exclude_flag"),
+                      (dict(key="H"), "key"), (dict(bpm_min=130, bpm_max=100), "bpm_min"), (dict(nope=1), "nope")):
+        with pytest.raises(ValidationError, match=name):
+            Filters(**bad)
     st = SearchStore(catalog.db, OPERATOR)
-    for flt in (SearchFilter(licence_class="free"), SearchFilter(exclude_flags=["loud"]), SearchFilter(key="H"),
-                SearchFilter(bpm_min=130, bpm_max=100), SearchFilter(text="!!!")):
-        with pytest.raises(InvalidInput):
-            st.matching_ids(flt)
+    with pytest.raises(InvalidInput):
+        st.matching_ids(Filters(q="!!!"))

@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from tessera.catalog.visibility import OPERATOR
 from tessera.indexer.dictionary import EXTRACTOR_VERSION
 from tessera.indexer.similarity import IndexSet, SpaceIndex, build
+from tessera.search.filters import Filters
 from tessera.search.query import build_query, search
-from tessera.search.store import SearchFilter, SearchStore
+from tessera.search.store import SearchStore
 
 Indexed = tuple[TestClient, dict[str, int], Path]
 
@@ -40,7 +41,7 @@ def test_selective_filter_ranks_its_subset_exactly(spaces: tuple[SearchStore, Sp
     store, hnsw, flat = spaces
     _client, ids, _ = indexed
     q = build_query(store, items=[ids["ambi_drone"]])
-    flt = SearchFilter(text="bd")  # the five kicks, all far from a drone
+    flt = Filters(q="bd")  # the five kicks, all far from a drone
     truth = search(store, flat, q, flt, 10, 0)
     assert truth.total == 5 and {i for i in _ids(truth)} == {v for k, v in ids.items() if k.startswith("bd_")}
     # only the 2 nearest rows as candidates: the old code found no kick at all
@@ -57,12 +58,12 @@ def test_broad_filter_widens_candidates(spaces: tuple[SearchStore, SpaceIndex, S
     store, hnsw, flat = spaces
     _client, ids, _ = indexed
     q = build_query(store, items=[ids["ambi_drone"]])
-    flt = SearchFilter(text="bd")  # exact_limit 0 forces the widening path
+    flt = Filters(q="bd")  # exact_limit 0 forces the widening path
     truth = search(store, flat, q, flt, 3, 0)
     got = search(store, hnsw, q, flt, 3, 0, max_candidates=2, exact_limit=0)
     assert got.total == truth.total == 5
     assert _ids(got) == _ids(truth)
     # no filter at all: the total is every indexed file but the example, as with the flat index
-    allq = search(store, hnsw, q, SearchFilter(), 4, 0, max_candidates=2, exact_limit=0)
-    assert allq.total == search(store, flat, q, SearchFilter(), 4, 0).total == len(ids) - 1
+    allq = search(store, hnsw, q, Filters(), 4, 0, max_candidates=2, exact_limit=0)
+    assert allq.total == search(store, flat, q, Filters(), 4, 0).total == len(ids) - 1
     assert ids["ambi_drone"] not in _ids(allq) and len(allq.hits) == 4

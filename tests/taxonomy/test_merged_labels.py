@@ -7,7 +7,8 @@ from tessera.catalog.store import Catalog
 from tessera.catalog.visibility import OPERATOR
 from tessera.core.db import Database
 from tessera.datasets.store import DatasetStore, MemberIn
-from tessera.search.store import SearchFilter, SearchStore
+from tessera.search.filters import Filters
+from tessera.search.store import SearchStore
 from tessera.taxonomy.store import TaxonomyStore
 from tests.taxonomy.helpers import make_files, save
 
@@ -41,8 +42,8 @@ def test_absorbed_labels_follow_the_survivor(db: Database, catalog: Catalog) -> 
 
     # the label filter reaches every member of the surviving cluster, not only the absorbed one's old members
     search = SearchStore(db, OPERATOR)
-    assert search.matching_ids(SearchFilter(label="nebel")) == set(f)
-    assert search.matching_ids(SearchFilter(label="haze", label_scheme="s")) == set(f)
+    assert search.matching_ids(Filters(label="nebel")) == set(f)
+    assert search.matching_ids(Filters(label="haze", label_scheme="s")) == set(f)
 
     # export manifests carry the absorbed labels too
     ds = DatasetStore(db, OPERATOR)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from tessera.api.auth import current
@@ -28,20 +27,20 @@ from tessera.api.deps import (
 from tessera.api.errors import problems
 from tessera.api.schemas import ID_MAX, DbId, PageOf
 from tessera.api.schemas.datasets import DatasetOut, LicenceSummaryOut, MemberOut, VersionOut
-from tessera.core.errors import Forbidden, InvalidInput, Unauthorized
+from tessera.core.errors import Forbidden, Unauthorized
 from tessera.datasets.export import export
 from tessera.datasets.export_links import Links
 from tessera.datasets.licence_summary import summarise
 from tessera.datasets.models import Dataset, DatasetVersion
 from tessera.datasets.store import MemberIn
 from tessera.indexer.similarity import IndexSet
+from tessera.search.filters import JsonFilters
 from tessera.search.query import build_query, search
-from tessera.search.store import SearchFilter, SearchStore
+from tessera.search.store import SearchStore
 
 router = APIRouter(prefix="/api", tags=["datasets"])
 
 DatasetId = Annotated[int, PathParam(ge=1, le=ID_MAX)]
-_FILTER_KEYS = {f.name for f in fields(SearchFilter)}
 
 
 class MemberRef(BaseModel):
@@ -52,11 +51,13 @@ class MemberRef(BaseModel):
 class FromQuery(BaseModel):
     """Take the top ``limit`` answers of a search as members."""
 
+    model_config = ConfigDict(extra="forbid")
+
     items: list[DbId] = Field(default_factory=list, max_length=20)
     segments: list[DbId] = Field(default_factory=list, max_length=20)
     not_items: list[DbId] = Field(default_factory=list, max_length=20)
     space: str = "all"
-    filters: dict[str, Any] = Field(default_factory=dict, description="same names as GET /api/search")
+    filters: JsonFilters = Field(default_factory=JsonFilters, description="the filter grammar of GET /api/search")
     limit: int = Field(default=50, ge=1, le=1000)
 
 
@@ -103,17 +104,11 @@ def _members(refs: list[MemberRef]) -> list[MemberIn]:
 
 
 def _from_query(fq: FromQuery, store: SearchStore, indexes: IndexSet) -> tuple[list[MemberIn], dict[str, Any]]:
-    unknown = set(fq.filters) - _FILTER_KEYS
-    if unknown:
-        raise InvalidInput(f"unknown filter(s): {', '.join(sorted(unknown))}", filters=sorted(unknown))
-    try:
-        flt = SearchFilter(**fq.filters)
-    except TypeError as exc:
-        raise InvalidInput(f"bad filters: {exc}") from exc
     q = build_query(store, fq.items, fq.segments, fq.not_items)
-    res = search(store, indexes.space(fq.space) if q.positives else None, q, flt, fq.limit, 0)
+    res = search(store, indexes.space(fq.space) if q.positives else None, q, fq.filters, fq.limit, 0)
     members = [MemberIn(h.file_id, h.segment_id) for h in res.hits]
-    return members, {"kind": "query", **fq.model_dump()}
+    # the origin keeps the filters given, by their public names
+    return members, {"kind": "query", **fq.model_dump(exclude={"filters"}), "filters": fq.filters.active()}
 
 
 @router.post("/datasets", status_code=201, response_model=DatasetOut, summary="Create a dataset",

@@ -13,25 +13,31 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response, StreamingResponse
 
 from tessera.api.auth import current
-from tessera.api.deps import CatalogDep, IndexesDep, Paged, get_protocols, get_search_store, get_settings, page
+from tessera.api.deps import (
+    CatalogDep,
+    IndexesDep,
+    Paged,
+    SearchStoreDep,
+    get_protocols,
+    get_search_store,
+    get_settings,
+    page,
+)
 from tessera.api.errors import AudioUnavailable, BadRange, NotIndexed, problems
+from tessera.api.filters import FiltersDep
 from tessera.api.schemas import ID_MAX, ItemDetail, ItemOut, Neighbour, PageOf, SimilarOut, item_out, segment_out
 from tessera.api.schemas.items import Dictionary, SpaceOut
 from tessera.catalog.protocols import ProtocolLabelRecord
-from tessera.catalog.store import ItemFilter
 from tessera.core.errors import Unauthorized
-from tessera.core.vocab import LicenceClass, SourceKind
 from tessera.indexer.dictionary import dictionary
 from tessera.indexer.spaces import describe_spaces
+from tessera.search.filters import Filters
 from tessera.search.query import build_query, explain_page, search
-from tessera.search.store import SearchFilter
 
 router = APIRouter(prefix="/api", tags=["items"])
 
 ItemId = Annotated[int, PathParam(ge=1, le=ID_MAX, description="item id")]
 SpaceName = Literal["all", "timbre", "rhythm", "tonal"]
-LICENCE_CLASS_HELP = ("open: any use (no NC, no ND); commercial: commercial use allowed (no NC); "
-                      "derivatives: derivatives allowed (no ND); restricted: NC or ND")
 CHUNK = 256 * 1024
 _AUDIO_TYPES = {".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg",
                 ".opus": "audio/ogg", ".wav": "audio/wav", ".aiff": "audio/aiff", ".aif": "audio/aiff",
@@ -56,21 +62,10 @@ def cache_control(request: Request, item_id: int) -> str:
 AUDIO_CONTENT = {t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(set(_AUDIO_TYPES.values()))}
 
 
-@router.get("/items", summary="List visible items", responses=problems(403))
-def list_items(
-    request: Request,
-    catalog: CatalogDep,
-    pg: Paged,
-    licence: Annotated[str | None, Query(max_length=200, description="SPDX id, e.g. CC0-1.0")] = None,
-    licence_class: Annotated[LicenceClass | None, Query(description=LICENCE_CLASS_HELP)] = None,
-    source: Annotated[SourceKind | None, Query()] = None,
-    record_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
-    status: Annotated[Literal["pending", "indexed", "failed"] | None, Query()] = None,
-) -> PageOf[ItemOut]:
+@router.get("/items", summary="List visible items (the same filters as /api/search)", responses=problems(403))
+def list_items(request: Request, store: SearchStoreDep, pg: Paged, flt: FiltersDep) -> PageOf[ItemOut]:
     limit, offset = pg.limit, pg.offset
-    flt = ItemFilter(licence=licence, licence_class=licence_class, source=source, record_id=record_id,
-                     status=status)
-    rows, total = catalog.list_items(flt, limit, offset)
+    rows, total = store.browse(flt, limit, offset)
     prot = protocols(request, [r.id for r in rows])
     return page(request, [item_out(r, protocol=prot) for r in rows], total, limit, offset)
 
@@ -106,7 +101,7 @@ def similar(
     # the one search path: item, segment and upload queries rank and filter the same way
     store = get_search_store(request)
     idx, q = indexes.space(space), build_query(store, items=[item_id])
-    found = search(store, idx, q, SearchFilter(), limit=k, offset=0)
+    found = search(store, idx, q, Filters(), limit=k, offset=0)
     rows = catalog.get_items([h.file_id for h in found.hits])
     prot = protocols(request, list(rows))
     out = []

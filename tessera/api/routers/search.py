@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -14,12 +14,14 @@ from starlette.types import Message, Receive
 from tessera.api.auth import address
 from tessera.api.deps import IndexesDep, Page, SearchStoreDep, get_catalog, get_settings, next_url, paginated
 from tessera.api.errors import problems
-from tessera.api.routers.items import LICENCE_CLASS_HELP, SpaceName, protocols
-from tessera.api.schemas import ID_MAX, DbId, item_out
+from tessera.api.filters import FiltersDep
+from tessera.api.routers.items import SpaceName, protocols
+from tessera.api.schemas import DbId, item_out
 from tessera.api.schemas.items import SearchAnswer, SearchHit
-from tessera.core.vocab import LicenceClass, SourceKind
+from tessera.catalog.protocols import ProtocolLabelRecord
 from tessera.indexer.similarity import IndexSet
 from tessera.search.errors import UploadTooLarge
+from tessera.search.filters import Filters
 from tessera.search.query import (
     DEFAULT_LAMBDA,
     SearchPage,
@@ -30,7 +32,7 @@ from tessera.search.query import (
 )
 from tessera.search.query import Query as SearchQuery
 from tessera.search.sandbox import DecodeSandbox
-from tessera.search.store import SearchFilter, SearchStore
+from tessera.search.store import SearchStore
 
 router = APIRouter(prefix="/api", tags=["search"])
 
@@ -40,7 +42,6 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 Ids = Annotated[list[DbId], Query(max_length=20)]
 Paged = Annotated[Page, paginated(default=20, max_offset=10**6)]
-Flag = Literal["clipped", "mostly_silent", "silent", "noisy", "dc_offset", "too_short", "mono", "low_sample_rate"]
 
 
 def _too_large(limit: int, seen: int | None = None) -> UploadTooLarge:
@@ -97,41 +98,19 @@ class UploadLimitRoute(APIRoute):
         return limited
 
 
-def filters(
-    licence: Annotated[str | None, Query(max_length=200, description="one SPDX id")] = None,
-    licence_class: Annotated[LicenceClass | None, Query(description=LICENCE_CLASS_HELP)] = None,
-    source: Annotated[SourceKind | None, Query()] = None,
-    record_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
-    creator: Annotated[str | None, Query(max_length=200)] = None,
-    duration_min: Annotated[float | None, Query(ge=0, le=1e6)] = None,
-    duration_max: Annotated[float | None, Query(ge=0, le=1e6)] = None,
-    bpm_min: Annotated[float | None, Query(ge=0, le=1000)] = None,
-    bpm_max: Annotated[float | None, Query(ge=0, le=1000)] = None,
-    bpm_confidence_min: Annotated[float | None, Query(ge=0, le=10)] = None,
-    key: Annotated[str | None, Query(max_length=3)] = None,
-    scale: Annotated[Literal["major", "minor"] | None, Query()] = None,
-    tuning_min: Annotated[float | None, Query(ge=-100, le=100, description="cents off 12-TET at 440 Hz")] = None,
-    tuning_max: Annotated[float | None, Query(ge=-100, le=100)] = None,
-    exclude_flag: Annotated[list[Flag], Query(max_length=8, description="quality flags to exclude")] = [],  # noqa: B006
-    q: Annotated[str | None, Query(max_length=300, description="full-text over title, creator, "
-                                   "description, keywords")] = None,
-    cluster: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="members of this cluster")] = None,
-    label: Annotated[str | None, Query(max_length=500, description="a community label on the item or its "
-                                       "cluster (any language)")] = None,
-    label_scheme: Annotated[str | None, Query(max_length=64, description="restrict `label` to a scheme")] = None,
-) -> SearchFilter:
-    return SearchFilter(licence=licence, licence_class=licence_class, source=source, record_id=record_id,
-                        creator=creator, duration_min=duration_min, duration_max=duration_max, bpm_min=bpm_min,
-                        bpm_max=bpm_max, bpm_confidence_min=bpm_confidence_min, key=key, scale=scale,
-                        tuning_min=tuning_min, tuning_max=tuning_max, exclude_flags=list(exclude_flag), text=q,
-                        cluster_id=cluster, label=label, label_scheme=label_scheme)
-
-
 def _answer(request: Request, store: SearchStore, result: SearchPage, limit: int, offset: int,
             query: dict[str, Any], whys: list[str | None] | None = None) -> SearchAnswer:
     rows = store_items(request, [h.file_id for h in result.hits])
     quality = store.quality_of([h.file_id for h in result.hits])
     prot = protocols(request, list(rows))
+    items = hits_out(result, whys, rows, quality, prot)
+    return SearchAnswer(items=items, total=result.total, limit=limit, offset=offset,
+                        next=next_url(request, len(items), result.total, limit, offset), query=query)
+
+
+def hits_out(result: SearchPage, whys: list[str | None] | None, rows: dict[int, Any],
+             quality: dict[int, dict[str, Any]], prot: dict[int, list[ProtocolLabelRecord]]) -> list[SearchHit]:
+    """The hits of a search page as the API answers them (``tessera search --json`` prints the same)."""
     items = []
     for h, why in zip(result.hits, whys or [None] * len(result.hits), strict=True):
         row = rows.get(h.file_id)
@@ -140,8 +119,7 @@ def _answer(request: Request, store: SearchStore, result: SearchPage, limit: int
         items.append(SearchHit(item=item_out(row, quality=quality.get(h.file_id), protocol=prot),
                                distance=h.distance, score=h.score, why=why, segment_id=h.segment_id,
                                start=h.start, end=h.end))
-    return SearchAnswer(items=items, total=result.total, limit=limit, offset=offset,
-                        next=next_url(request, len(items), result.total, limit, offset), query=query)
+    return items
 
 
 def store_items(request: Request, ids: list[int]) -> dict[int, Any]:
@@ -149,7 +127,7 @@ def store_items(request: Request, ids: list[int]) -> dict[int, Any]:
     return items
 
 
-def _run(request: Request, store: SearchStore, indexes: IndexSet, flt: SearchFilter, q: SearchQuery,
+def _run(request: Request, store: SearchStore, indexes: IndexSet, flt: Filters, q: SearchQuery,
          space: str, limit: int, offset: int) -> SearchAnswer:
     idx = indexes.space(space) if q.positives else None
     result = search(store, idx, q, flt, limit, offset)
@@ -163,7 +141,7 @@ def search_get(
     request: Request,
     store: SearchStoreDep,
     indexes: IndexesDep,
-    flt: Annotated[SearchFilter, Depends(filters)],
+    flt: FiltersDep,
     pg: Paged,
     item: Ids = [],  # noqa: B006
     segment: Ids = [],  # noqa: B006
@@ -180,7 +158,7 @@ async def search_upload(
     request: Request,
     store: SearchStoreDep,
     indexes: IndexesDep,
-    flt: Annotated[SearchFilter, Depends(filters)],
+    flt: FiltersDep,
     file: Annotated[UploadFile, File(description="WAV, FLAC, Ogg/Opus, MP3, AIFF or M4A")],
     pg: Paged,
     item: Ids = [],  # noqa: B006
