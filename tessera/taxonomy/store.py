@@ -143,17 +143,35 @@ class TaxonomyStore(NamingStore):
                 ))
             return run.id
 
+    def _hidden_members(self, s: Session, run_ids: Sequence[int]) -> dict[tuple[int, int | None], tuple[int, float]]:
+        """(run, cluster or None) -> (members, seconds) this viewer may not see: counts and durations are
+        shown net of them, so that an aggregate never reveals that hidden recordings exist."""
+        if self.viewer.sees_all or not run_ids:
+            return {}
+        hidden = case((visible_clause(self.viewer), 0), else_=1) == 1  # NULL counts as not visible
+        rows = s.execute(
+            select(ClusterMember.run_id, ClusterMember.cluster_id, func.count(),
+                   func.coalesce(func.sum(AudioFile.duration), 0.0))
+            .join(AudioFile, AudioFile.id == ClusterMember.file_id)
+            .where(ClusterMember.run_id.in_(list(run_ids)), hidden)
+            .group_by(ClusterMember.run_id, ClusterMember.cluster_id)).all()
+        return {(int(r[0]), None if r[1] is None else int(r[1])): (int(r[2]), float(r[3] or 0.0)) for r in rows}
+
     @staticmethod
-    def _run_fields(r: ClusteringRun) -> dict[str, Any]:
+    def _run_fields(r: ClusteringRun, hidden: dict[tuple[int, int | None], tuple[int, float]] | None = None
+                    ) -> dict[str, Any]:
+        gone = [n for (run, _), (n, _) in (hidden or {}).items() if run == r.id]
+        noise_gone = (hidden or {}).get((r.id, None), (0, 0.0))[0]
         return {"id": r.id, "space": r.space, "extractor_version": r.extractor_version, "params": r.params or {},
-                "items": r.n_items, "clusters": r.n_clusters, "unclustered": r.n_noise,
+                "items": r.n_items - sum(gone), "clusters": r.n_clusters, "unclustered": r.n_noise - noise_gone,
                 "previous_run_id": r.previous_run_id, "created_by": r.created_by, "created_at": r.created_at}
 
     def list_runs(self, limit: int, offset: int) -> tuple[list[records.Run], int]:
         with self.db.session() as s:
             total = int(s.scalar(select(func.count(ClusteringRun.id))) or 0)
-            rows = s.scalars(select(ClusteringRun).order_by(ClusteringRun.id.desc()).limit(limit).offset(offset))
-            return [records.Run(**self._run_fields(r)) for r in rows], total
+            rows = list(s.scalars(select(ClusteringRun).order_by(ClusteringRun.id.desc()).limit(limit).offset(offset)))
+            hidden = self._hidden_members(s, [r.id for r in rows])
+            return [records.Run(**self._run_fields(r, hidden)) for r in rows], total
 
     def _visible(self, s: Session, file_ids: Sequence[int]) -> set[int]:
         if not file_ids:
@@ -161,14 +179,17 @@ class TaxonomyStore(NamingStore):
         return set(s.scalars(select(AudioFile.id).where(AudioFile.id.in_(list(file_ids)), visible_clause(self.viewer))))
 
     @staticmethod
-    def _cluster_fields(c: Cluster, labels: list[records.Label], visible: set[int]) -> dict[str, Any]:
+    def _cluster_fields(c: Cluster, labels: list[records.Label], visible: set[int],
+                        hidden: dict[tuple[int, int | None], tuple[int, float]] | None = None) -> dict[str, Any]:
+        n_gone, s_gone = (hidden or {}).get((c.run_id, c.id), (0, 0.0))
         return {"id": c.id, "run_id": c.run_id, "label": c.local_label, "identity_id": c.identity_id,
-                "size": c.size, "total_duration": c.total_duration,
+                "size": c.size - n_gone, "total_duration": max(0.0, c.total_duration - s_gone),
                 "explanation": records.Explanation.model_validate(c.explanation),
                 "exemplars": [f for f in c.exemplars if f in visible], "labels": labels}
 
-    def _cluster_dict(self, c: Cluster, labels: list[records.Label], visible: set[int]) -> records.Cluster:
-        return records.Cluster(**self._cluster_fields(c, labels, visible))
+    def _cluster_dict(self, c: Cluster, labels: list[records.Label], visible: set[int],
+                      hidden: dict[tuple[int, int | None], tuple[int, float]] | None = None) -> records.Cluster:
+        return records.Cluster(**self._cluster_fields(c, labels, visible, hidden))
 
     def get_run(self, run_id: int) -> records.RunDetail:
         with self.db.session() as s:
@@ -187,9 +208,11 @@ class TaxonomyStore(NamingStore):
             ).all()
             lineage = s.scalars(select(ClusterLineage).where(ClusterLineage.run_id == run_id)
                                 .order_by(ClusterLineage.id)).all()
+            hidden = self._hidden_members(s, [run_id])
             return records.RunDetail(
-                **self._run_fields(run),
-                clusters_detail=[self._cluster_dict(c, labels.get(c.identity_id, []), visible) for c in clusters],
+                **self._run_fields(run, hidden),
+                clusters_detail=[self._cluster_dict(c, labels.get(c.identity_id, []), visible, hidden)
+                                 for c in clusters],
                 points=[records.Point(item_id=p.file_id, cluster_id=p.cluster_id, x=round(p.x, 5), y=round(p.y, 5),
                                       probability=round(p.probability, 4)) for p in points],
                 unclustered_items=[p.file_id for p in points if p.cluster_id is None],
@@ -223,7 +246,7 @@ class TaxonomyStore(NamingStore):
             inherited = self._labels_by_identity(s, related_ids)
             visible = {m.file_id for m in members}
             return records.ClusterDetail(
-                **self._cluster_fields(c, labels, visible),
+                **self._cluster_fields(c, labels, visible, self._hidden_members(s, [c.run_id])),
                 members=[records.Member(item_id=m.file_id, x=round(m.x, 5), y=round(m.y, 5),
                                         probability=round(m.probability, 4)) for m in members],
                 lineage=[self._lineage_dict(e) for e in lineage],
@@ -297,11 +320,12 @@ class TaxonomyStore(NamingStore):
             clusters = s.scalars(select(Cluster).where(Cluster.run_id == run_id).order_by(Cluster.local_label)).all()
             labels = self._labels_by_identity(s, [c.identity_id for c in clusters], with_absorbed=True)
             visible = self._visible(s, [f for c in clusters for f in c.exemplars])
-            detail = [self._cluster_dict(c, labels.get(c.identity_id, []), visible) for c in clusters]
+            hidden = self._hidden_members(s, [run_id])
+            detail = [self._cluster_dict(c, labels.get(c.identity_id, []), visible, hidden) for c in clusters]
             unclustered = s.scalars(
                 select(ClusterMember.file_id).join(AudioFile, AudioFile.id == ClusterMember.file_id)
                 .where(ClusterMember.run_id == run_id, ClusterMember.cluster_id.is_(None),
                        visible_clause(self.viewer))
                 .order_by(ClusterMember.file_id).limit(sample)).all()
-        return records.RunHead(**self._run_fields(run), clusters_detail=detail,
+        return records.RunHead(**self._run_fields(run, hidden), clusters_detail=detail,
                                unclustered_sample=[int(f) for f in unclustered])

@@ -327,5 +327,12 @@ def test_aggregates_count_only_what_the_viewer_may_see(world: World, viewer: str
     health = world.client.get("/health", headers=_h(key)).json()
     assert health["items"]["indexed"] == 2  # the two open items; the hidden three are not counted
     assert set(health["index"]["spaces"].values()) == {None}  # index rows include restricted ones
+    # the run's and cluster's counts and durations are net of the hidden members (5 clustered, 2 visible)
+    run = world.client.get(f"/api/clusterings/{world.run}", headers=_h(key)).json()
+    assert run["items"] == 2 and run["clusters_detail"][0]["size"] == 2
+    listed = world.client.get("/api/clusterings", headers=_h(key)).json()["items"][0]
+    cluster = world.client.get(f"/api/clusters/{world.cluster}", headers=_h(key)).json()
+    assert listed["items"] == 2 and cluster["size"] == 2 == len(cluster["members"])
+    assert cluster["total_duration"] < 5.0
     staff = world.client.get("/health", headers=_h(world.keys["ana"])).json()
     assert all(isinstance(v, int) and v >= 2 for v in staff["index"]["spaces"].values())
