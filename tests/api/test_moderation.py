@@ -212,6 +212,11 @@ def test_protocol_labels_are_shown_and_enforced(world: dict[str, Any]) -> None:
     listed = {i["id"]: i for i in client.get("/api/items").json()["items"]}
     assert listed[choir]["protocol_labels"][0]["community"] == "Kel Tamasheq"
 
+    # a dataset made while both were public (the restricting label below comes later)
+    d = client.post("/api/datasets", headers=kel, json={"name": "Kel", "members": [
+        {"item_id": drone}, {"item_id": choir}]}).json()
+    assert d["latest"]["member_count"] == 2
+
     # community use only: hidden from the public and other editors, visible to members and moderators
     r = client.post("/api/protocol-labels", headers=mod, json={
         "target_kind": "item", "target_id": drone, "code": "tk_community_use_only", "community": "Kel Tamasheq"})
@@ -231,10 +236,10 @@ def test_protocol_labels_are_shown_and_enforced(world: dict[str, Any]) -> None:
         sim = client.get(f"/api/items/{choir}/similar", params={"k": 10}, headers=who).json()["items"]
         assert drone in {n["item"]["id"] for n in sim}
 
-    # a dataset holding it: an outsider's export lists it as restricted and ships nothing of it
-    d = client.post("/api/datasets", headers=kel, json={"name": "Kel", "members": [
-        {"item_id": drone}, {"item_id": choir}]}).json()
-    assert d["latest"]["member_count"] == 2
+    # a member cannot carry it into another public dataset; the earlier one keeps it, and an outsider's
+    # export of that one lists it as restricted and ships nothing of it
+    r = client.post("/api/datasets", headers=kel, json={"name": "Kel too", "members": [{"item_id": drone}]})
+    assert r.status_code == 403 and "cultural protocol" in r.text
     r = client.post("/api/protocol-labels", headers=mod, json={
         "target_kind": "dataset", "target_id": d["id"], "code": "bc_provenance", "community": "Kel Tamasheq"})
     assert r.status_code == 201

@@ -98,7 +98,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         ts = TaxonomyStore(catalog.db, OPERATOR)
         w.run_id = save(ts, members, [group.get(w.names[i][:2], -1) for i in members])
         w.in_run = w.indexed
-        clusters = {c["label"]: c["id"] for c in ts.get_run(w.run_id)["clusters_detail"]}
+        clusters = {c.label: c.id for c in ts.get_run(w.run_id).clusters_detail}
         ts.add_scheme("makers", "Makers", {"min_net_votes": 1}, "t")
         ts.propose_label("makers", "Thump", "en", "t", cluster_id=clusters[0])
         ts.propose_label("makers", "Thump", "en", "t", item_id=ids["guit_harmonics"])
