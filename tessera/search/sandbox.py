@@ -87,15 +87,12 @@ class DecodeSandbox:
         self._lock = threading.Lock()
         self._waiting = 0
         self._clients: dict[str, int] = {}
-        self._closed = False
 
     # ---- admission
     @contextmanager
     def admitted(self, client: str) -> Iterator[None]:
         """Hold one of ``client``'s upload places (TooManyUploads when it has none left)."""
         with self._lock:
-            if self._closed:
-                raise SearchBusy("the server is shutting down; try again shortly", retry_after=5)
             if self._clients.get(client, 0) >= self.limits.per_client:
                 raise TooManyUploads(
                     f"at most {self.limits.per_client} uploads per client at a time; wait for one to finish",
@@ -188,8 +185,7 @@ class DecodeSandbox:
                 for p in getattr(pool, "_processes", {}).values()]
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
+        """Stop the decoder processes; a later upload starts them again (an app may be started twice)."""
         for slot in range(self.workers):
             pool, self._pools[slot] = self._pools[slot], None
             if pool is not None:

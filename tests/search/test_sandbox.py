@@ -161,3 +161,14 @@ def test_a_crash_in_one_slot_does_not_fail_the_upload_in_another(tmp_path: Path)
         assert isinstance(results[0], np.ndarray), results
     finally:
         sb.close()
+
+
+def test_a_closed_sandbox_starts_again_on_the_next_upload() -> None:
+    """An app may run its lifespan more than once (tests, reloads): closing must not refuse uploads for good."""
+    sb = DecodeSandbox(timeout=60, limits=GateLimits(workers=1))
+    try:
+        assert sb.vector(str(SAMPLES / "bd_haus.flac"), 60).shape[0] > 50
+        sb.close()
+        assert sb.vector(str(SAMPLES / "bd_haus.flac"), 60).shape[0] > 50
+    finally:
+        sb.close()
